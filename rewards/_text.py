@@ -1,0 +1,46 @@
+"""Language-aware tokenisation for n-gram rewards.
+
+CJK ideographs, kana and Hangul syllables become one token per character (Chinese and Japanese are written
+without spaces); other scripts are split into words (Unicode ``\\w+`` runs) and punctuation marks. Text is
+NFKC-normalised and lower-cased first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["tokenize", "ngrams", "is_cjk_text"]
+
+_CJK = (
+    "\u3040-\u30ff"  # hiragana, katakana
+    "\u3400-\u4dbf"  # CJK ext A
+    "\u4e00-\u9fff"  # CJK unified
+    "\uac00-\ud7af"  # Hangul syllables
+    "\uf900-\ufaff"  # compatibility ideographs
+)
+_TOKEN_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]", re.UNICODE)
+_CJK_RE = re.compile(rf"[{_CJK}]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into tokens for n-gram statistics.
+
+    Examples:
+        >>> tokenize("The cat, the HAT.")
+        ['the', 'cat', ',', 'the', 'hat', '.']
+        >>> tokenize("我爱猫 ok")
+        ['我', '爱', '猫', 'ok']
+    """
+    return _TOKEN_RE.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
+    """All contiguous n-grams of ``tokens`` (empty when ``len(tokens) < n``)."""
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def is_cjk_text(text: str) -> bool:
+    """True when at least a third of the non-space characters are CJK (used to pick sacrebleu's ``zh`` tokenizer)."""
+    chars = [c for c in text if not c.isspace()]
+    return bool(chars) and sum(bool(_CJK_RE.match(c)) for c in chars) * 3 >= len(chars)

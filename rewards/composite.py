@@ -1,0 +1,198 @@
+"""Weighted composition of reward models from a spec string or a config mapping.
+
+Spec grammar: items separated by ``+`` or ``,``; an item is ``name`` or ``name:weight``; a preset name
+(``quality``, ``creativity``, ``safety``) expands into its components, their weights multiplied by the
+item's weight. Examples: ``"quality+creativity"``, ``"relevance:1.0,distinct-2:0.5"``,
+``"quality:1+creativity:0.5"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .base import RewardModel, group_indices, validate_rewards
+from .registry import make, names
+
+__all__ = ["CompositeReward", "PRESETS", "parse_spec", "make_composite", "NORMALIZATIONS"]
+
+#: Preset name -> [(component name, weight)]. Weights put components on comparable scales: relevance and
+#: distinct-n live in [0, 1]; fluency is in nats/token (typically -1 to -4), hence its small weight.
+PRESETS: dict[str, list[tuple[str, float]]] = {
+    "quality": [("relevance", 1.0), ("fluency", 0.1)],
+    "creativity": [("distinct-2", 0.5)],
+    "safety": [("harm", 1.0)],
+}
+
+NORMALIZATIONS = ("none", "batch", "group")
+
+
+def parse_spec(spec: str) -> list[tuple[str, float]]:
+    """Parse a reward spec into ``[(component name, weight)]`` with presets expanded.
+
+    Raises:
+        ValueError: empty spec, a weight that is not a finite number, or a component named twice.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("empty reward spec; use e.g. 'quality+creativity' or 'relevance:1.0,distinct-2:0.5'")
+    out: dict[str, float] = {}
+    for item in spec.replace(",", "+").split("+"):
+        item = item.strip()
+        if not item:
+            raise ValueError(f"empty item in reward spec {spec!r}")
+        name, _, w = item.partition(":")
+        name = name.strip()
+        try:
+            weight = float(w) if w.strip() else 1.0
+        except ValueError:
+            raise ValueError(f"weight {w!r} of {name!r} in reward spec {spec!r} is not a number") from None
+        if not math.isfinite(weight):
+            raise ValueError(f"weight of {name!r} in reward spec {spec!r} must be finite, got {weight}")
+        parts = [(c, cw * weight) for c, cw in PRESETS[name]] if name in PRESETS else [(name, weight)]
+        for c, cw in parts:
+            if c in out:
+                raise ValueError(f"reward {c!r} appears twice in spec {spec!r}")
+            out[c] = cw
+    return list(out.items())
+
+
+class CompositeReward(RewardModel):
+    """Weighted sum of reward models, each optionally normalised, with every component kept for logging.
+
+    ``total_i = sum_k w_k * norm_k(r_k)_i`` where ``r_k`` is component ``k``'s reward (sign already flipped
+    for minimised metrics) and ``norm`` is ``none``, ``batch`` (z-score over the batch) or ``group``
+    (z-score within the completions of one prompt; a group of size 1 or zero variance gives 0). Components
+    returning ``None`` for a sample contribute 0 there; if all do, the total is ``None``.
+
+    After each call, :attr:`last_components` maps ``name`` -> raw values and ``name/weighted`` -> weighted
+    (normalised) contributions, as float lists.
+
+    Args:
+        components: ``[(RewardModel, weight)]``.
+        normalize: ``"none"`` | ``"batch"`` | ``"group"``, or a mapping component name -> one of these.
+        name: Name of the composite (default ``"reward"``).
+    """
+
+    name: ClassVar[str] = "reward"  # type: ignore[misc]
+    source: ClassVar[str] = "weighted sum of components"
+
+    def __init__(
+        self,
+        components: Sequence[tuple[RewardModel, float]],
+        normalize: str | Mapping[str, str] = "none",
+        name: str = "reward",
+    ) -> None:
+        if not components:
+            raise ValueError("a composite reward needs at least one component")
+        self.components = [(r, float(w)) for r, w in components]
+        self.name = name  # type: ignore[misc]
+        norms = normalize if isinstance(normalize, Mapping) else {r.name: normalize for r, _ in self.components}
+        for k, v in norms.items():
+            if v not in NORMALIZATIONS:
+                raise ValueError(f"normalisation {v!r} for {k!r} is not one of {NORMALIZATIONS}")
+        self.normalize = {r.name: norms.get(r.name, "none") for r, _ in self.components}
+        self.requires_group = any(r.requires_group for r, _ in self.components)  # type: ignore[misc]
+        self.requires_references = any(r.requires_references for r, _ in self.components)  # type: ignore[misc]
+        self.last_components: dict[str, list[float | None]] = {}
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {r.name: w for r, w in self.components}
+
+    def component_names(self) -> list[str]:
+        return [r.name for r, _ in self.components]
+
+    def _norm(self, x: np.ndarray, mode: str, prompts: Sequence[Any] | None, group_ids: Any) -> np.ndarray:
+        if mode == "none":
+            return x
+        out = np.zeros_like(x)
+        groups = [list(range(len(x)))] if mode == "batch" else group_indices(prompts, len(x), group_ids)
+        for idx in groups:
+            v = x[idx]
+            ok = ~np.isnan(v)
+            if ok.sum() <= 1:  # one sample: nothing to normalise against (case B3)
+                out[idx] = np.where(ok, 0.0, np.nan)
+                continue
+            sd = float(np.nanstd(v))
+            out[idx] = (v - np.nanmean(v)) / sd if sd > 1e-8 else np.where(ok, 0.0, np.nan)
+        return out
+
+    def compute(
+        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+    ) -> tuple[list[float | None], dict[str, list[float | None]]]:
+        """Total reward and per-component values.
+
+        Returns:
+            ``(total, components)``: ``total`` has one float (or ``None``) per completion; ``components`` maps
+            each component name to its raw metric values (natural scale, no sign flip) and
+            ``"<name>/weighted"`` to the weighted, normalised contribution.
+        """
+        n = len(completions)
+        total = np.zeros(n, dtype=np.float64)
+        any_ok = np.zeros(n, dtype=bool)
+        comps: dict[str, list[float | None]] = {}
+        for reward, weight in self.components:
+            raw = reward.raw(completions, prompts, **kwargs)
+            sign = -1.0 if reward.direction == "minimize" else 1.0
+            x = np.array([np.nan if v is None else sign * v for v in raw], dtype=np.float64)
+            contrib = weight * self._norm(x, self.normalize[reward.name], prompts, kwargs.get("group_ids"))
+            ok = ~np.isnan(contrib)
+            total[ok] += contrib[ok]
+            any_ok |= ok
+            comps[reward.name] = raw
+            comps[f"{reward.name}/weighted"] = [float(v) if not np.isnan(v) else None for v in contrib]
+        out = [float(t) if ok else None for t, ok in zip(total, any_ok)]
+        self.last_components = comps
+        return validate_rewards(self.name, out, n), comps
+
+    def raw(self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+        total, comps = self.compute(completions, prompts, **kwargs)
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):  # TRL passes log_metric(name, value) to reward functions
+            for k, v in comps.items():
+                vals = [x for x in v if x is not None]
+                if vals:
+                    log_metric(f"rewards/{k}", float(np.mean(vals)))
+        return total
+
+    def info(self) -> dict[str, Any]:
+        d = super().info()
+        d["components"] = [dict(r.info(), weight=w, normalize=self.normalize[r.name]) for r, w in self.components]
+        return d
+
+
+def make_composite(
+    spec: str | Mapping[str, float] | Sequence[tuple[str, float]],
+    normalize: str | Mapping[str, str] = "none",
+    reward_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> CompositeReward:
+    """Build a :class:`CompositeReward` from a spec string, a ``{name: weight}`` mapping or pairs.
+
+    Args:
+        spec: See the module docstring.
+        normalize: Per-component normalisation (see :class:`CompositeReward`).
+        reward_kwargs: Keyword arguments per component name, e.g. ``{"fluency": {"model": policy_model}}``.
+
+    Raises:
+        ValueError: bad spec. UnknownRewardError: a component name is not registered (lists the names).
+    """
+    if isinstance(spec, str):
+        pairs = parse_spec(spec)
+    elif isinstance(spec, Mapping):
+        pairs = [(str(k), float(v)) for k, v in spec.items()]
+    else:
+        pairs = [(str(k), float(v)) for k, v in spec]
+    reward_kwargs = reward_kwargs or {}
+    unknown = [k for k in reward_kwargs if k not in dict(pairs)]
+    if unknown:
+        raise ValueError(f"reward_kwargs for {unknown} but the spec has only {[p for p, _ in pairs]}")
+    comps = [(make(name, **dict(reward_kwargs.get(name, {}))), w) for name, w in pairs]
+    return CompositeReward(comps, normalize=normalize)
+
+
+def available() -> list[str]:
+    """Registered reward names plus preset names."""
+    return sorted(set(names()) | set(PRESETS))

