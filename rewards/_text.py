@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["tokenize", "ngrams", "is_cjk_text"]
+__all__ = ["tokenize", "ngrams", "is_cjk_text", "has_kana", "words", "is_blank"]
 
 _CJK = (
     "\u3040-\u30ff"  # hiragana, katakana
@@ -21,6 +21,8 @@ _CJK = (
 )
 _TOKEN_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]", re.UNICODE)
 _CJK_RE = re.compile(rf"[{_CJK}]")
+_KANA_RE = re.compile("[\u3040-\u30ff]")
+_WORD_RE = re.compile(r"\w", re.UNICODE)
 
 
 def tokenize(text: str) -> list[str]:
@@ -44,3 +46,19 @@ def is_cjk_text(text: str) -> bool:
     """True when at least a third of the non-space characters are CJK (used to pick sacrebleu's ``zh`` tokenizer)."""
     chars = [c for c in text if not c.isspace()]
     return bool(chars) and sum(bool(_CJK_RE.match(c)) for c in chars) * 3 >= len(chars)
+
+
+def has_kana(text: str) -> bool:
+    """True when ``text`` holds hiragana or katakana (Japanese)."""
+    return bool(_KANA_RE.search(text))
+
+
+def words(text: str) -> list[str]:
+    """The word tokens of ``text`` (:func:`tokenize` without punctuation; each CJK character counts as a word)."""
+    return [t for t in tokenize(text) if _WORD_RE.search(t)]
+
+
+def is_blank(text: str) -> bool:
+    """True for a string with no visible character: empty, or only whitespace (spaces, tabs, newlines, form
+    feeds, ideographic spaces...) and invisible format characters (zero-width space, BOM, ...)."""
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)

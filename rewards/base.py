@@ -157,6 +157,7 @@ class RewardModel:
             the ``group_ids`` keyword).
         requires_references: True when the keyword ``references`` is needed.
         source: The paper or library the metric comes from.
+        kind: ``"quality"``, ``"creativity"``, ``"safety"`` or ``"custom"`` (documentation and presets only).
 
     Subclasses implement :meth:`score`. Models are loaded lazily, once, on first use.
     """
@@ -167,6 +168,7 @@ class RewardModel:
     requires_group: ClassVar[bool] = False
     requires_references: ClassVar[bool] = False
     source: ClassVar[str] = ""
+    kind: ClassVar[str] = "custom"
 
     @property
     def __name__(self) -> str:  # TRL names reward functions by ``__name__`` in its logs
@@ -188,7 +190,7 @@ class RewardModel:
     def raw(self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
         """Validated raw metric values (no sign flip); see :meth:`score`."""
         texts = [to_text(c) for c in completions]
-        ptexts = [to_text(p) for p in prompts] if prompts is not None else None
+        ptexts = [last_user_text(p) for p in prompts] if prompts is not None else None
         if ptexts is not None and len(ptexts) != len(texts):
             raise ValueError(
                 f"reward {self.name!r}: got {len(texts)} completions but {len(ptexts)} prompts; pass one prompt per "
@@ -210,7 +212,7 @@ class RewardModel:
         """
         values = self.raw(completions, prompts, **kwargs)
         if self.direction == "minimize":
-            return [None if v is None else -v for v in values]
+            return [None if v is None else (-v or 0.0) for v in values]  # no "-0.0" in logs
         return values
 
     def info(self) -> dict[str, Any]:
@@ -222,6 +224,7 @@ class RewardModel:
             "requires_group": self.requires_group,
             "requires_references": self.requires_references,
             "source": self.source,
+            "kind": self.kind,
         }
 
     def __repr__(self) -> str:

@@ -37,6 +37,7 @@ class DistinctN(RewardModel):
     """
 
     requires_group: ClassVar[bool] = True
+    kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     source: ClassVar[str] = "Li et al. 2016, A Diversity-Promoting Objective Function for Neural Conversation Models"
 

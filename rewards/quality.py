@@ -10,7 +10,7 @@ import torch
 
 from .base import RewardModel
 
-__all__ = ["Relevance", "Fluency", "default_embedding_model"]
+__all__ = ["Relevance", "Fluency", "default_embedding_model", "load_sentence_transformer"]
 
 
 def default_embedding_model() -> str:
@@ -33,6 +33,24 @@ def _device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_ST_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def load_sentence_transformer(model: str | None = None, device: str | None = None) -> Any:
+    """A ``SentenceTransformer``, loaded once per ``(model, device)`` and shared by every reward in the process.
+
+    Args:
+        model: sentence-transformers hub id or local directory; ``None`` = the shipped all-MiniLM-L6-v2.
+        device: torch device; ``None`` = CUDA when available, else CPU.
+    """
+    key = (model or default_embedding_model(), _device(device))
+    if key not in _ST_CACHE:
+        from sentence_transformers import SentenceTransformer
+
+        _ST_CACHE[key] = SentenceTransformer(key[0], device=key[1])
+    return _ST_CACHE[key]
+
+
 class Relevance(RewardModel):
     """Relevance of a completion to its prompt: cosine similarity of sentence embeddings.
 
@@ -48,6 +66,7 @@ class Relevance(RewardModel):
     """
 
     name: ClassVar[str] = "relevance"
+    kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     source: ClassVar[str] = "Reimers & Gurevych 2019 (Sentence-BERT); sentence-transformers all-MiniLM-L6-v2"
 
@@ -60,10 +79,7 @@ class Relevance(RewardModel):
     @property
     def model(self) -> Any:
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            path = self.model_name or default_embedding_model()
-            self._model = SentenceTransformer(path, device=_device(self.device))
+            self._model = load_sentence_transformer(self.model_name, self.device)
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -103,6 +119,7 @@ class Fluency(RewardModel):
     """
 
     name: ClassVar[str] = "fluency"
+    kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (-math.inf, 0.0)
     source: ClassVar[str] = "mean token log-likelihood under a reference LM (perplexity = exp(-fluency))"
 
