@@ -1,0 +1,155 @@
+"""``aigc-rl`` command line: train, eval, report, pretrain, rewards, envs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .config import TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train a generation policy (default: the embedded SmolLM2 on 'content' with quality+creativity)",
+        description="Train a policy. Flags override --config FILE.yaml, which overrides the defaults.",
+    )
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file with any of the fields below")
+    helps = {f.name: f.metadata.get("help", "") for f in __import__("dataclasses").fields(TrainConfig)}
+    defaults = TrainConfig()
+    for name in TrainConfig.field_names():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            p.add_argument(flag, action="store_true", default=None, help=helps[name])
+        else:
+            typ = type(default) if default is not None else str
+            p.add_argument(flag, type=typ, default=None, help=f"{helps[name]} (default: {default})")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .train import run_train
+
+    overrides = {k: getattr(args, k) for k in __import__("aigc_rl.config").config.TrainConfig.field_names()}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    cfg = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig(**overrides)
+    run_dir = run_train(cfg)
+    print(f"aigc-rl: run written to {run_dir}")
+    print(f"aigc-rl: next: aigc-rl eval --run {run_dir}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_run
+
+    out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples)
+    base, tuned = out["policies"].get("base", {}), out["policies"].get("tuned", {})
+    print(f"aigc-rl eval: {out['n_prompts']} held-out prompts")
+    print(f"{'metric':<20}{'base':>30}{'tuned':>30}")
+    for k in tuned:
+        fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
+        print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
+    print(f"aigc-rl eval: wrote {Path(args.run) / 'eval.json'} and the report (report.md, report.html)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import render_report
+
+    out_dir = Path(args.out)
+    render_report([Path(r) for r in args.runs], out_dir)
+    print(f"aigc-rl report: wrote {out_dir / 'report.html'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+    return 0
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from .generators.pretrain import pretrain
+
+    out = pretrain(args.kind, data=args.data, output_dir=args.output_dir, epochs=args.epochs, seed=args.seed)
+    print(f"aigc-rl pretrain: wrote {out}")
+    return 0
+
+
+def _cmd_rewards(args: argparse.Namespace) -> int:
+    from .rewards import make, names
+    from .rewards.composite import PRESETS
+
+    for n in names():
+        try:
+            info = make(n).info()
+        except Exception as e:  # a reward that needs arguments to build
+            info = {"name": n, "note": f"needs arguments: {e}"}
+        print(json.dumps(info))
+    for k, v in PRESETS.items():
+        print(json.dumps({"preset": k, "components": v}))
+    return 0
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from .envs import ENV_IDS
+
+    print("\n".join(ENV_IDS))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aigc-rl", description="Reinforcement learning on generative models.")
+    parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    e = sub.add_parser("eval", help="compare base and tuned policy of a run on held-out prompts; writes eval.json + report")
+    e.add_argument("--run", required=True, help="run directory written by `aigc-rl train`")
+    e.add_argument("--n-prompts", type=int, default=None, help="held-out prompts (default: the run's eval_prompts)")
+    e.add_argument("--samples", type=int, default=None, help="completions per prompt and policy")
+    r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
+    r.add_argument("runs", nargs="+", help="run directories")
+    r.add_argument("--out", required=True, help="output directory")
+    pt = sub.add_parser("pretrain", help="train a digits GAN, VAE or classifier (writes safetensors + config.json)")
+    pt.add_argument("kind", choices=["gan", "vae", "classifier"])
+    pt.add_argument("--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files")
+    pt.add_argument("--output-dir", required=True)
+    pt.add_argument("--epochs", type=int, default=None)
+    pt.add_argument("--seed", type=int, default=0)
+    sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
+    sub.add_parser("envs", help="list the registered environment ids")
+    return parser
+
+
+_COMMANDS = {
+    "train": _cmd_train,
+    "eval": _cmd_eval,
+    "report": _cmd_report,
+    "pretrain": _cmd_pretrain,
+    "rewards": _cmd_rewards,
+    "envs": _cmd_envs,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aigc-rl`` console script. Bad input exits with status 2 and a one-line error."""
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError
+    from .models import ModelNotFoundError
+    from .prompts import PromptFileError
+    from .rewards import UnknownRewardError
+    from .train import RunDirError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, ModelNotFoundError, PromptFileError, UnknownRewardError, RunDirError, FileNotFoundError) as e:
+        print(f"aigc-rl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

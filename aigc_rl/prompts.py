@@ -1,0 +1,159 @@
+"""Prompt sets: the shipped tasks (``content``, ``support``, ``education``) and user files.
+
+A shipped task is a JSONL file in ``aigc_rl/data/prompts/`` with ``{"id", "prompt", "split"}`` per line and a
+fixed split (the last 60 lines are ``eval``). A user file may be
+
+* JSONL: one object per line with a ``prompt`` field (``id``, ``split`` and any other column are kept and
+  passed to reward models as dataset columns, e.g. ``references``);
+* CSV: a header row with a ``prompt`` column (other columns kept);
+* plain text: one prompt per non-empty line.
+
+A user file without a ``split`` column gets a deterministic split: every 5th prompt (20%) is ``eval``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TASKS", "PromptFileError", "load_prompts", "task_names", "task_path"]
+
+_DATA = Path(__file__).resolve().parent / "data" / "prompts"
+
+#: Shipped task names and what they hold.
+TASKS: dict[str, str] = {
+    "content": "content creation: slogans, headlines, product blurbs, short ad copy",
+    "support": "customer-service replies to customer messages",
+    "education": "exercise questions and short explanations",
+}
+
+SPLITS = ("train", "eval", "all")
+
+
+class PromptFileError(ValueError):
+    """A prompt file is missing, empty, not UTF-8 or malformed (the message names the file and line)."""
+
+
+def task_names() -> list[str]:
+    """Names of the shipped prompt sets."""
+    return sorted(TASKS)
+
+
+def task_path(task: str) -> Path:
+    """Path of a shipped task's JSONL file.
+
+    Raises:
+        PromptFileError: unknown task; the message lists the available ones.
+    """
+    if task not in TASKS:
+        raise PromptFileError(
+            f"unknown task {task!r}; available: {', '.join(task_names())} (or pass your own file with --prompts)"
+        )
+    return _DATA / f"{task}.jsonl"
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise PromptFileError(f"prompt file {path} does not exist")
+    if path.is_dir():
+        raise PromptFileError(f"prompt file {path} is a directory; pass a .jsonl, .csv or .txt file")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise PromptFileError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); re-save the file "
+            "as UTF-8"
+        ) from None
+
+
+def _check_prompt(path: Path, line: int, value: Any) -> str:
+    if not isinstance(value, str):
+        raise PromptFileError(f"{path}:{line}: 'prompt' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise PromptFileError(f"{path}:{line}: empty prompt")
+    return value
+
+
+def _parse_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for i, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise PromptFileError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise PromptFileError(f"{path}:{i}: expected a JSON object with a 'prompt' field, got {type(obj).__name__}")
+        if "prompt" not in obj:
+            raise PromptFileError(f"{path}:{i}: no 'prompt' field (fields: {', '.join(obj) or 'none'})")
+        obj["prompt"] = _check_prompt(path, i, obj["prompt"])
+        rows.append(obj)
+    return rows
+
+
+def _parse_csv(path: Path, text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "prompt" not in reader.fieldnames:
+        raise PromptFileError(f"{path}:1: the CSV header needs a 'prompt' column (got {reader.fieldnames})")
+    rows = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            raise PromptFileError(f"{path}:{line}: more fields than the header has")
+        row["prompt"] = _check_prompt(path, line, row["prompt"])
+        rows.append(dict(row))
+    return rows
+
+
+def _parse_txt(path: Path, text: str) -> list[dict[str, Any]]:
+    return [{"prompt": line.strip()} for line in text.splitlines() if line.strip()]
+
+
+def load_prompts(source: str | Path = "content", split: str = "train") -> list[dict[str, Any]]:
+    """Load a prompt set.
+
+    Args:
+        source: A shipped task name (``content``, ``support``, ``education``) or a path to a ``.jsonl``,
+            ``.csv`` or ``.txt`` file.
+        split: ``"train"``, ``"eval"`` or ``"all"``.
+
+    Returns:
+        A list of row dicts, each with at least ``"id"`` (str), ``"prompt"`` (str) and ``"split"``.
+
+    Raises:
+        PromptFileError: unknown task, missing/empty/non-UTF-8/malformed file (file and line number given),
+            unknown split, or no prompt in the requested split.
+    """
+    if split not in SPLITS:
+        raise PromptFileError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    src = str(source)
+    path = task_path(src) if src in TASKS else Path(src).expanduser()
+    if src not in TASKS and not path.exists() and "/" not in src and "." not in src:
+        task_path(src)  # raises with the list of tasks
+    text = _read_text(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        rows = _parse_jsonl(path, text)
+    elif suffix == ".csv":
+        rows = _parse_csv(path, text)
+    else:
+        rows = _parse_txt(path, text)
+    if not rows:
+        raise PromptFileError(f"{path}: holds no prompt")
+    for i, row in enumerate(rows):
+        row.setdefault("id", f"{path.stem}-{i:05d}")
+        row["id"] = str(row["id"])
+        if "split" not in row or row["split"] in (None, ""):
+            row["split"] = "eval" if i % 5 == 4 else "train"
+        if row["split"] not in ("train", "eval"):
+            raise PromptFileError(f"{path}: prompt {row['id']!r} has split {row['split']!r}; use 'train' or 'eval'")
+    out = rows if split == "all" else [r for r in rows if r["split"] == split]
+    if not out:
+        raise PromptFileError(f"{path}: no prompt in split {split!r} ({len(rows)} prompts in the file)")
+    return out
