@@ -1,0 +1,234 @@
+"""Read a run directory into a :class:`RunData`, recording what is missing or unreadable instead of failing.
+
+Run directory contract (written by ``aigc-rl train`` / ``aigc-rl eval``):
+
+=================== =====================================================================================
+``config.yaml``     The resolved config: ``kind`` (``text`` | ``image``), ``model``, ``task``, ``reward``
+                    (spec string, e.g. ``"quality+creativity"``), ``agent``, ``max_steps``, ``seed``, ``env``.
+``metrics.jsonl``   One JSON object per logging step: ``step``, ``reward``, ``reward_std``,
+                    ``rewards/<component>/mean`` and ``/std``, ``kl``, ``completions/mean_length``, ``loss``,
+                    ``learning_rate``, ``entropy`` (TRL); ``step``, ``reward``, ``rewards/<component>/mean``
+                    (stable-baselines3). Any key may be missing.
+``eval.json``       ``{"n_prompts": int, "policies": {"base": {METRIC: {"mean": float, "ci95": [lo, hi]}},
+                    "tuned": {...}}}`` plus optional ``kind``, ``reward``, ``components``, ``kl_budget``.
+                    Metric values are raw (the natural scale of the metric, no sign flip).
+``samples.jsonl``   Text runs: ``{"prompt", "policy": "base"|"tuned", "completion", "reward", <component>...}``.
+``samples_*.png``   Image runs: ``samples_base.png`` and ``samples_tuned.png`` (10 x 10 sample grids).
+=================== =====================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["RunData", "load_run", "POLICY_ORDER", "IMAGE_POLICIES"]
+
+#: Policies in display order; any other policy name found in eval.json follows these.
+POLICY_ORDER = ("base", "tuned")
+#: Sample-grid file per policy for image runs.
+IMAGE_POLICIES = {"base": "samples_base.png", "tuned": "samples_tuned.png"}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class RunData:
+    """Everything the report needs from one run directory.
+
+    Attributes:
+        path: The run directory.
+        name: Display name (the directory name, made unique across a report by the caller).
+        kind: ``"text"``, ``"image"`` or ``None`` when neither config nor eval says and no file hints at it.
+        config: Parsed ``config.yaml`` (empty when missing).
+        metrics: Rows of ``metrics.jsonl`` in file order (JSON objects; rows that are not objects are dropped).
+        eval: Parsed ``eval.json`` (``None`` when missing or unreadable).
+        samples: Rows of ``samples.jsonl`` (text runs).
+        images: Policy -> PNG bytes of the sample grid (image runs).
+        missing: Expected files that are absent, e.g. ``["eval.json"]``.
+        problems: Plain-language notes about files that exist but could not be (fully) read.
+    """
+
+    path: Path
+    name: str
+    kind: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    eval: dict[str, Any] | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def policies(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``eval.json``'s ``policies`` as policy -> metric -> ``{"mean": float|None, "ci95": [lo, hi]|None}``,
+        base first, then tuned, then any other policy; empty without an eval."""
+        pol = (self.eval or {}).get("policies") or {}
+        order = [p for p in POLICY_ORDER if p in pol] + [p for p in pol if p not in POLICY_ORDER]
+        return {p: pol[p] for p in order}
+
+    @property
+    def model(self) -> str | None:
+        m = self.config.get("model", (self.eval or {}).get("model"))
+        if isinstance(m, dict):  # {"name": ..., ...} style configs
+            m = m.get("name") or m.get("id") or m.get("path")
+        return None if m is None else str(m)
+
+    @property
+    def reward_spec(self) -> str | None:
+        r = self.config.get("reward", (self.eval or {}).get("reward"))
+        if isinstance(r, dict):
+            r = r.get("spec") or "+".join(f"{k}:{v}" for k, v in r.items())
+        return None if r is None else str(r)
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _clean_metric(v: Any) -> dict[str, Any] | None:
+    """Normalise one eval entry to ``{"mean": float|None, "ci95": [lo, hi]|None}``; a bare number is a mean."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return {"mean": _finite(v), "ci95": None}
+    if not isinstance(v, dict):
+        return None
+    ci = v.get("ci95")
+    ci_clean = None
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        lo, hi = _finite(ci[0]), _finite(ci[1])
+        if lo is not None and hi is not None:
+            ci_clean = [min(lo, hi), max(lo, hi)]
+    return {"mean": _finite(v.get("mean")), "ci95": ci_clean}
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(i)
+                continue
+            if isinstance(obj, dict):
+                rows.append(obj)
+            else:
+                bad.append(i)
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        problems.append(
+            f"{path.name}: {len(bad)} line(s) are not JSON objects and were skipped (line {shown})"
+        )
+    return rows
+
+
+def load_run(path: str | Path, name: str | None = None) -> RunData:
+    """Read a run directory; never raises for missing or broken files inside it.
+
+    Args:
+        path: The run directory.
+        name: Display name; default the directory name.
+
+    Returns:
+        A :class:`RunData`; ``missing`` lists absent files, ``problems`` unreadable ones.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist or is not a directory (a mistyped run path).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"run directory {str(path)!r} does not exist or is not a directory; pass the folder that "
+            "`aigc-rl train` wrote (it holds config.yaml, metrics.jsonl, eval.json)"
+        )
+    run = RunData(path=path, name=name or path.resolve().name)
+
+    cfg_path = path / "config.yaml"
+    if cfg_path.is_file():
+        try:
+            cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+            if isinstance(cfg, dict):
+                run.config = cfg
+            elif cfg is not None:
+                run.problems.append(f"config.yaml holds a {type(cfg).__name__}, not a mapping; ignored")
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            run.problems.append(
+                f"config.yaml could not be parsed ({type(e).__name__}: {str(e).splitlines()[0]})"
+            )
+    else:
+        run.missing.append("config.yaml")
+
+    met_path = path / "metrics.jsonl"
+    if met_path.is_file():
+        run.metrics = _read_jsonl(met_path, run.problems)
+        if not run.metrics:
+            run.problems.append("metrics.jsonl holds no rows: no training curves")
+    else:
+        run.missing.append("metrics.jsonl")
+
+    ev_path = path / "eval.json"
+    if ev_path.is_file():
+        try:
+            ev = json.loads(ev_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            run.problems.append(
+                f"eval.json could not be parsed ({type(e).__name__}: {e}); no evaluation tables"
+            )
+            ev = None
+        if ev is not None and not (isinstance(ev, dict) and isinstance(ev.get("policies"), dict)):
+            run.problems.append('eval.json has no "policies" mapping; no evaluation tables')
+            ev = None
+        if ev is not None:
+            policies: dict[str, dict[str, Any]] = {}
+            for pol, metrics in ev["policies"].items():
+                if not isinstance(metrics, dict):
+                    run.problems.append(f"eval.json: policy {pol!r} is not a mapping of metrics; skipped")
+                    continue
+                clean = {str(k): c for k, v in metrics.items() if (c := _clean_metric(v)) is not None}
+                policies[str(pol)] = clean
+            ev = dict(ev, policies=policies)
+            run.eval = ev
+    else:
+        run.missing.append("eval.json")
+
+    kind = run.config.get("kind") or (run.eval or {}).get("kind")
+    env = str(run.config.get("env") or "")
+    if kind is None and env:  # configs that do not store kind: the env id says it (LatentImage-v0, ...)
+        kind = "image" if "image" in env.lower() else "text"
+    if kind is None:
+        if any((path / f).is_file() for f in IMAGE_POLICIES.values()):
+            kind = "image"
+        elif (path / "samples.jsonl").is_file():
+            kind = "text"
+    run.kind = str(kind) if kind is not None else None
+
+    if run.kind == "image":
+        for pol, fname in IMAGE_POLICIES.items():
+            p = path / fname
+            if not p.is_file():
+                run.missing.append(fname)
+                continue
+            data = p.read_bytes()
+            if data[:8] != _PNG_MAGIC:
+                run.problems.append(f"{fname} is not a PNG file; not shown")
+                continue
+            run.images[pol] = data
+    else:
+        s_path = path / "samples.jsonl"
+        if s_path.is_file():
+            run.samples = _read_jsonl(s_path, run.problems)
+        else:
+            run.missing.append("samples.jsonl")
+    return run
