@@ -56,3 +56,10 @@ BUILTIN_CLASSES: dict[str, type] = {
     "semantic-novelty": SemanticNovelty,
     "harm": Harm,
 }
+
+#: The text rewards (completions are strings): these have evaluate modules, a docs table row and a TRL test.
+TEXT_REWARDS: tuple[str, ...] = (
+    "relevance", "fluency", "bleu", "chrf", "rouge-l", "sentiment", "readability", "reward-model", "judge",
+    "length", "format", "distinct-1", "distinct-2", "distinct-3", "self-bleu", "embedding-diversity", "novelty",
+    "semantic-novelty", "harm",
+)  # fmt: skip

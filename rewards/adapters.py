@@ -77,16 +77,16 @@ def write_evaluate_modules(names: Iterable[str] | None = None, root: str | Path 
     """Write one ``evaluate`` module per reward: ``<root>/<name>/<name>.py``.
 
     Args:
-        names: Reward names; default every built-in reward.
+        names: Reward names; default every built-in text reward.
         root: Output folder; default the package's ``evaluate_modules`` folder.
 
     Returns:
         The module directories written (each loadable with ``evaluate.load(str(dir))``).
     """
-    from ._builtin import BUILTIN_CLASSES
+    from ._builtin import TEXT_REWARDS
 
     root = Path(root) if root is not None else SHIPPED_MODULES_DIR
-    return [_write(root / n, n) for n in (names if names is not None else sorted(BUILTIN_CLASSES))]
+    return [_write(root / n, n) for n in (names if names is not None else sorted(TEXT_REWARDS))]
 
 
 def evaluate_module_path(name: str) -> str:

@@ -181,7 +181,7 @@ class SequenceClassifierReward(RewardModel):
 DEFAULT_JUDGE_TEMPLATE = (
     "You are a strict judge of writing quality. Rate the response to the request below on a scale of 1 to 5 "
     "(1 = useless or harmful, 3 = acceptable, 5 = excellent: helpful, correct, clear and original). Answer with a "
-    "single digit.\n\nRequest: {prompt}\n\nResponse: {completion}\n\nRating (1-5):"
+    "single digit.\n\nRequest: {prompt}\n\nResponse: {completion}"
 )
 
 
@@ -189,8 +189,9 @@ class Judge(RewardModel):
     """LM-as-judge: the judge LM's probability of a high rating for the completion.
 
     The judge (a causal LM) reads a rating prompt (``template`` with the request and the response; through its
-    chat template as a user turn when it has one) and the distribution of its next token is read over the
-    rating tokens ``ratings`` (each label's probability sums the tokens ``"4"`` and ``" 4"``). The value is the
+    chat template as a user turn when it has one), followed by ``answer_prefix`` (the start of its answer,
+    which makes even a small judge put most of its next-token mass on rating tokens), and the distribution of
+    its next token is read over the rating tokens ``ratings`` (each label's probability sums the tokens ``"4"`` and ``" 4"``). The value is the
     probability mass of the ``high`` ratings renormalised over all rating tokens:
     ``sum_{r in high} p(r) / sum_{r in ratings} p(r)``. Range [0, 1], maximise. One batched, left-padded
     forward pass per ``batch_size`` completions; text is re-tokenised with the judge's tokenizer (case C3).
@@ -202,6 +203,7 @@ class Judge(RewardModel):
         template: Rating prompt with ``{prompt}`` and ``{completion}`` fields.
         ratings: Rating labels, each one token of the judge's vocabulary (alone or after a space).
         high: The labels counted as high ratings (a subset of ``ratings``).
+        answer_prefix: Text appended after the prompt (after the chat template's assistant header).
         device: torch device; ``None`` = CUDA when available, else CPU.
         batch_size: Judge prompts per forward pass.
         max_completion_tokens: Completion tokens shown to the judge at most (the rest is cut).
@@ -209,6 +211,11 @@ class Judge(RewardModel):
     Raises:
         ValueError: ``high`` not a non-empty subset of ``ratings``, a template without the fields, or a rating
             label that is not a single token for the judge's tokenizer.
+
+    The default judge, the embedded SmolLM2-135M-Instruct, works offline but is weak: with the default prompt it
+    puts ~97% of its next-token mass on rating tokens yet scores a correct and a nonsensical answer almost
+    alike (measured: 0.33 vs 0.32). Pass a stronger instruction-tuned model (``model=<hub id or directory>``)
+    for a judge that discriminates.
 
     Source: Zheng et al. 2023, "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena"; Liu et al. 2023
     (G-Eval: probability-weighted rating tokens).
@@ -226,6 +233,7 @@ class Judge(RewardModel):
         template: str = DEFAULT_JUDGE_TEMPLATE,
         ratings: Sequence[str] = ("1", "2", "3", "4", "5"),
         high: Sequence[str] = ("4", "5"),
+        answer_prefix: str = "Rating: ",
         device: str | None = None,
         batch_size: int = 8,
         max_completion_tokens: int = 256,
@@ -240,6 +248,7 @@ class Judge(RewardModel):
         self.template = template
         self.ratings = list(ratings)
         self.high = list(high)
+        self.answer_prefix = answer_prefix
         self.device = device
         self.batch_size = batch_size
         self.max_completion_tokens = max_completion_tokens
@@ -279,8 +288,9 @@ class Judge(RewardModel):
             completion = tok.decode(ids[: self.max_completion_tokens])
         text = self.template.format(prompt=prompt, completion=completion)
         if getattr(tok, "chat_template", None):
-            return tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
-        return text
+            text = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+            return text + self.answer_prefix
+        return text + "\n\n" + self.answer_prefix
 
     @torch.no_grad()
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
@@ -301,7 +311,9 @@ class Judge(RewardModel):
                 padding_side="left",
                 add_special_tokens=not chat,
             ).to(device)
-            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, -1].float()
+            mask = enc["attention_mask"]
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding: real tokens start at position 0
+            logits = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions).logits[:, -1].float()
             probs = torch.softmax(logits, dim=-1)
             mass = torch.stack([probs[:, ids].sum(-1) for ids in self._rating_ids], dim=-1)  # (batch, n_ratings)
             total = mass.sum(-1).clamp_min(torch.finfo(torch.float32).tiny)

@@ -97,15 +97,18 @@ def _instantiate(factory: Any, name: str, kwargs: dict[str, Any]) -> RewardModel
         if kwargs:
             raise TypeError(f"reward {name!r} is an instance; it takes no keyword arguments (got {sorted(kwargs)})")
         return factory
+    def _name(fn: Any) -> str:  # a registered/entry-point name wins over the function's own name
+        return name if ":" not in name else getattr(fn, "__name__", name).replace("_", "-").lower()
+
     if not isinstance(factory, type) and _is_reward_function(factory):
         if kwargs:
             raise TypeError(f"reward {name!r} is a plain function; it takes no keyword arguments (got {sorted(kwargs)})")
-        return FunctionReward(factory, name=getattr(factory, "__name__", name).replace("_", "-").lower())
+        return FunctionReward(factory, name=_name(factory))
     obj = factory(**kwargs)
     if isinstance(obj, RewardModel):
         return obj
     if callable(obj):
-        return FunctionReward(obj, name=getattr(obj, "__name__", name).replace("_", "-").lower())
+        return FunctionReward(obj, name=_name(obj))
     raise TypeError(f"reward factory {name!r} returned {type(obj).__name__}, which is not a reward callable")
 
 
