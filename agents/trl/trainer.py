@@ -114,6 +114,8 @@ def build_trainer(cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path
         warmup_steps=0,
         disable_tqdm=False,
         log_completions=False,
+        # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
+        gradient_checkpointing=False,
     )
     funcs, weights = reward_funcs_for(task.reward)
     if cfg.agent == "grpo":
