@@ -78,8 +78,10 @@ def _mean(run: RunData, policy: str, metric: str) -> float | None:
 def _fmt(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "n/a"
-    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
+    if x != 0 and (abs(x) >= 1e9 or abs(x) < 1e-3):
         return f"{x:.2e}"
+    if abs(x) >= 10**digits:
+        return f"{x:.0f}"
     return f"{x:.{digits}g}"
 
 
@@ -148,7 +150,7 @@ def _check_length(run: RunData, th: Thresholds) -> Finding:
                 "length-drift", title, "skipped", "No completion lengths in eval.json or metrics.jsonl."
             )
         base, tuned = ht
-        src = "training (first vs last steps, tokens)"
+        src = "training, first vs last logged steps"
     if base <= 0:
         return Finding(
             "length-drift", title, "skipped", f"Base length is {_fmt(base)}; cannot compute a change."
@@ -165,12 +167,16 @@ def _check_length(run: RunData, th: Thresholds) -> Finding:
     if abs(change) > th.length_drift:
         way = "longer" if change > 0 else "shorter"
         msg = (
-            f"Completions got {_pct(change)} {way} ({_fmt(base)} → {_fmt(tuned)} {unit}, {src}). "
-            f"A reward that grows with length can be raised by padding (or, for shorter, by saying less); "
-            "read the samples before trusting the reward gain."
+            f"Completions got {_pct(change)} {way} ({_fmt(base)} → {_fmt(tuned)} {unit}; {src}). "
+            + (
+                "A reward that grows with length can be raised by padding; "
+                if change > 0
+                else "Saying less can dodge penalties (repetition, harm) without being better; "
+            )
+            + "read the samples before trusting the reward gain."
         )
         return Finding("length-drift", title, "warning", msg, values)
-    msg = f"Length changed by {change * 100:+.0f}% ({_fmt(base)} → {_fmt(tuned)} {unit}, {src}), within ±{_pct(th.length_drift)}."
+    msg = f"Length changed by {change * 100:+.0f}% ({_fmt(base)} → {_fmt(tuned)} {unit}; {src}), within ±{_pct(th.length_drift)}."
     return Finding("length-drift", title, "ok", msg, values)
 
 

@@ -62,10 +62,14 @@ def _fmt(x: Any) -> str:
         return "—"
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return str(x)
+    if isinstance(x, int):
+        return str(x)
     if x == 0:
         return "0"
-    if abs(x) >= 1e5 or abs(x) < 1e-3:
+    if abs(x) >= 1e9 or abs(x) < 1e-3:
         return f"{x:.3e}"
+    if abs(x) >= 1e4:
+        return f"{x:.0f}"
     return f"{x:.4g}"
 
 
