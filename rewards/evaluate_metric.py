@@ -42,10 +42,9 @@ class RewardMetric(evaluate.Metric):
         r = self.reward
         preds = {"predictions": datasets.Value("string")}
         if r.requires_references:
-            features: Any = [
-                datasets.Features({**preds, "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({**preds, "references": datasets.Value("string")}),
-            ]
+            # one format only: compute()/add_batch() turn a single reference string into a one-item list first, so
+            # a batch mixing strings and lists is never mis-read (evaluate would take a string as a list of chars)
+            features: Any = datasets.Features({**preds, "references": datasets.Sequence(datasets.Value("string"))})
         else:
             features = datasets.Features(preds)
         return evaluate.MetricInfo(
@@ -58,6 +57,24 @@ class RewardMetric(evaluate.Metric):
             features=features,
             homepage="https://pypi.org/project/aigc-rl/",
         )
+
+    @staticmethod
+    def _as_lists(references: Any) -> Any:
+        if references is None or isinstance(references, str):
+            return references
+        return [[r] if isinstance(r, str) else ([] if r is None else list(r)) for r in references]
+
+    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any] | None:
+        """See the class docstring; ``references`` may mix strings and lists of strings."""
+        if references is not None:
+            kwargs["references"] = self._as_lists(references)
+        return super().compute(predictions=predictions, **kwargs)
+
+    def add_batch(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> None:
+        """Add a batch of predictions (and references) to be scored by :meth:`compute`."""
+        if references is not None:
+            kwargs["references"] = self._as_lists(references)
+        return super().add_batch(predictions=predictions, **kwargs)
 
     def _compute(self, predictions: list[str], references: list[Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         prompts = kwargs.pop("prompts", None)
