@@ -69,7 +69,9 @@ class MetricsLogger(TrainerCallback):
             os.fsync(f.fileno())
 
 
-def build_trainer(cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path, use_cuda: bool) -> Any:
+def build_trainer(
+    cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path, use_cuda: bool, **trl_args: Any
+) -> Any:
     """Build a TRL ``GRPOTrainer`` or ``RLOOTrainer`` with a LoRA adapter on ``model``.
 
     Args:
@@ -79,6 +81,8 @@ def build_trainer(cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path
         tokenizer: Its tokenizer.
         run_dir: Run directory; checkpoints go to ``run_dir/checkpoints``.
         use_cuda: Train on the GPU in bf16.
+        **trl_args: Any other ``GRPOConfig`` / ``RLOOConfig`` field (e.g. ``gradient_accumulation_steps``,
+            ``optim``, ``use_vllm``), overriding the values derived from ``cfg``.
 
     Returns:
         The trainer, with :class:`MetricsLogger` attached.
@@ -117,6 +121,7 @@ def build_trainer(cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path
         # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
         gradient_checkpointing=False,
     )
+    common.update(trl_args)
     funcs, weights = reward_funcs_for(task.reward)
     if cfg.agent == "grpo":
         from trl import GRPOConfig, GRPOTrainer
