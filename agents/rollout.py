@@ -172,7 +172,9 @@ class LMRollout:
         return [obs["input_ids"][r][obs["attention_mask"][r] == 1].tolist() for r in rows]
 
     @torch.no_grad()
-    def collect(self, episodes_per_env: int = 1, seed: int | None = None) -> RolloutResult:
+    def collect(
+        self, episodes_per_env: int = 1, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> RolloutResult:
         """Reset the env and run until every sub-env finished ``episodes_per_env`` episodes.
 
         Sub-envs that reach their quota keep stepping (their results are dropped) until the others finish,
@@ -181,13 +183,14 @@ class LMRollout:
         Args:
             episodes_per_env: Episodes per sub-env (``num_envs * episodes_per_env`` in total).
             seed: Passed to ``envs.reset`` (prompt choice).
+            options: Passed to ``envs.reset``, e.g. ``{"prompt_index": [0, 1, ...]}``.
 
         Returns:
             A :class:`RolloutResult`.
         """
         n = self.base.num_envs
         t0 = time.perf_counter()
-        obs, _ = self.envs.reset(seed=seed)
+        obs, _ = self.envs.reset(seed=seed, options=options)
         own = None if self.shared else self._own_lm()
         if own is not None:
             own.set_rows(list(range(n)), self._seqs(obs, list(range(n))))

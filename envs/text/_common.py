@@ -200,7 +200,7 @@ def load_prompt_texts(
         try:
             from aigc_rl.prompts import load_prompts  # type: ignore[import-not-found]
 
-            rows: Sequence[Any] = load_prompts(source, split)
+            rows: Sequence[Any] = load_prompts(source, split if split is not None else "all")
         except ImportError:
             path = Path(str(source))
             if not path.exists():
@@ -550,12 +550,16 @@ _CHATML = (
 )
 
 
-def tiny_lm(seed: int = 0, hidden_size: int = 32, num_layers: int = 2, chat_template: bool = True) -> tuple[Any, Any]:
+def tiny_lm(
+    seed: int = 0, hidden_size: int = 32, num_layers: int = 2, chat_template: bool = True, init_std: float = 0.02
+) -> tuple[Any, Any]:
     """A tiny randomly initialised Llama causal LM and a byte-level BPE tokenizer (for tests and smoke runs).
 
     The tokenizer has ``<|im_start|>`` (BOS) and ``<|im_end|>`` (EOS **and** pad, as in SmolLM2, case C1), a
     ChatML chat template (unless ``chat_template=False``), left padding, and about 300 tokens; any text can be
-    encoded (byte level). Built in memory in well under a second; no network.
+    encoded (byte level). Built in memory in well under a second; no network. ``init_std`` is the weights'
+    initialisation scale (``initializer_range``): at 0.02 the next-token distribution is nearly uniform; larger
+    values give peaked, LM-like distributions that RL can move quickly.
 
     Returns:
         ``(model, tokenizer)``; the model is in eval mode, float32, on CPU.
@@ -597,6 +601,7 @@ def tiny_lm(seed: int = 0, hidden_size: int = 32, num_layers: int = 2, chat_temp
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=True,
+        initializer_range=init_std,
     )
     model = LlamaForCausalLM(config).eval()
     return model, tok

@@ -127,8 +127,13 @@ class _Episodes:
         """Begin a new episode in each of ``rows`` with a prompt drawn from the row's generator."""
         seqs, infos = [], []
         fixed = (options or {}).get("prompt_index")
+        if fixed is not None and not np.isscalar(fixed) and len(fixed) != self.n:
+            raise ValueError(f"options['prompt_index'] must be one int or {self.n} ints (one per sub-env), got {fixed!r}")
         for r in rows:
-            idx = int(fixed) if fixed is not None else int(rngs[r].integers(len(self.prompts)))
+            if fixed is None:
+                idx = int(rngs[r].integers(len(self.prompts)))
+            else:
+                idx = int(fixed) if np.isscalar(fixed) else int(fixed[r])
             if not 0 <= idx < len(self.prompts):
                 raise ValueError(f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})")
             ids = self.encoder(self.prompts[idx])
@@ -453,7 +458,13 @@ class TokenGenerationVectorEnv(VectorEnv):
         return self._ep.next_logits
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None):
-        """Reset every sub-env. ``seed``: one int (sub-env ``i`` gets ``seed + i``) or a list of ``num_envs``."""
+        """Reset every sub-env.
+
+        Args:
+            seed: One int (sub-env ``i`` gets ``seed + i``) or a list of ``num_envs`` ints.
+            options: ``{"prompt_index": i}`` (every sub-env) or ``{"prompt_index": [i_0, ..., i_{n-1}]}`` picks the
+                prompts of this reset instead of drawing them (autoresets draw again).
+        """
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
