@@ -196,7 +196,7 @@ class _Episodes:
                     reward_components=comp,
                     num_tokens=len(self.generated[r]),
                     kl_sum=float(self.kl_sum[r]),
-                    completion_ids=np.asarray(self.generated[r], dtype=np.int64),
+                    completion_ids=tuple(self.generated[r]),
                 )
         return rewards, terminated, truncated, infos
 
