@@ -22,15 +22,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file with any of the fields below")
     helps = {f.name: f.metadata.get("help", "") for f in __import__("dataclasses").fields(TrainConfig)}
-    defaults = TrainConfig()
+    defaults = TrainConfig()  # text defaults; the image defaults are given in the help
     for name in TrainConfig.field_names():
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=None, help=helps[name])
         else:
-            typ = type(default) if default is not None else str
-            p.add_argument(flag, type=typ, default=None, help=f"{helps[name]} (default: {default})")
+            typ = {"max_steps": int, "agent": str}.get(name, type(default) if default is not None else str)
+            shown = "" if name in ("agent", "max_steps") else f" (default: {default})"
+            p.add_argument(flag, type=typ, default=None, help=helps[name] + shown)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

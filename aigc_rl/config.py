@@ -16,6 +16,8 @@ __all__ = ["TrainConfig", "ConfigError", "TEXT_AGENTS", "IMAGE_AGENTS", "TEXT_EN
 TEXT_AGENTS = ("grpo", "rloo")
 IMAGE_AGENTS = ("ppo", "sac", "a2c")
 TEXT_ENVS = ("aigc_rl/TextCompletion-v0",)
+TEXT_MAX_STEPS = 40
+IMAGE_MAX_STEPS = 20_000
 IMAGE_ENVS = ("aigc_rl/LatentImage-v0",)
 
 
@@ -33,8 +35,10 @@ class TrainConfig:
     prompts: str | None = field(default=None, metadata={"help": "your own prompt file (.jsonl/.csv/.txt)"})
     reward: str = field(default="quality+creativity", metadata={"help": "reward spec, e.g. relevance:1,distinct-2:0.5"})
     normalize: str = field(default="none", metadata={"help": "per-component normalisation: none, batch, group"})
-    agent: str = field(default="grpo", metadata={"help": "grpo or rloo (text); ppo, sac or a2c (image)"})
-    max_steps: int = field(default=60, metadata={"help": "optimiser steps (text) or env steps (image)"})
+    agent: str | None = field(default=None, metadata={"help": "grpo or rloo (text, default grpo); ppo, sac or a2c (image, default sac)"})
+    max_steps: int | None = field(
+        default=None, metadata={"help": f"optimiser steps (text, default {TEXT_MAX_STEPS}) or env steps (image, default {IMAGE_MAX_STEPS})"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed"})
     output_dir: str | None = field(default=None, metadata={"help": "run directory (default runs/<task>-<agent>-seed<seed>)"})
     # text agent (TRL) settings
@@ -65,6 +69,10 @@ class TrainConfig:
         return "image" if self.env in IMAGE_ENVS else "text"
 
     def __post_init__(self) -> None:
+        if self.agent is None:
+            self.agent = "sac" if self.kind == "image" else "grpo"
+        if self.max_steps is None:
+            self.max_steps = IMAGE_MAX_STEPS if self.kind == "image" else TEXT_MAX_STEPS
         self.validate()
 
     def validate(self) -> None:
