@@ -55,7 +55,9 @@ def load_corpus(corpus: str | Path | Sequence[str], text_field: str | None = Non
                 keys = [text_field] if text_field else ["text", "prompt", "completion"]
                 field = next((f for f in keys if isinstance(obj.get(f), str)), None)
                 if field is None:
-                    raise ValueError(f"{path}:{k}: no text field {keys} in this JSON line; pass text_field=...")
+                    raise ValueError(
+                        f"{path}:{k}: no text field {keys} in this JSON line; pass text_field=..."
+                    )
                 docs.append(obj[field])
         else:
             docs = lines
@@ -92,14 +94,20 @@ class SelfBleu(RewardModel):
     def __init__(self, tokenize: str = "auto", **bleu_kwargs: Any) -> None:
         self._bleu = Bleu(tokenize=tokenize, **bleu_kwargs)
 
-    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float | None]:
+    def score(
+        self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         out: list[float | None] = [None] * len(completions)
         for idx in group_indices(prompts, len(completions), kwargs.get("group_ids")):
             if len(idx) < 2:
                 continue
             for i in idx:
                 refs = [completions[j] for j in idx if j != i and not is_blank(completions[j])]
-                out[i] = 0.0 if is_blank(completions[i]) or not refs else self._bleu._sentence(completions[i], refs)
+                out[i] = (
+                    0.0
+                    if is_blank(completions[i]) or not refs
+                    else self._bleu._sentence(completions[i], refs)
+                )
         return out
 
 
@@ -137,9 +145,13 @@ class EmbeddingDiversity(_EmbeddingReward):
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
     requires_group: ClassVar[bool] = True
-    source: ClassVar[str] = "mean pairwise cosine distance of sentence embeddings (Tevet & Berant 2021); sentence-transformers"
+    source: ClassVar[str] = (
+        "mean pairwise cosine distance of sentence embeddings (Tevet & Berant 2021); sentence-transformers"
+    )
 
-    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float | None]:
+    def score(
+        self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         out: list[float | None] = [None] * len(completions)
         live = [i for i, c in enumerate(completions) if not is_blank(c)]
         emb = self.embed([completions[i] for i in live])
@@ -185,7 +197,9 @@ class Novelty(RewardModel):
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     source: ClassVar[str] = "n-gram novelty vs a reference corpus (McCoy et al. 2023, RAVEN)"
 
-    def __init__(self, corpus: str | Path | Sequence[str] | None = None, n: int = 2, text_field: str | None = None) -> None:
+    def __init__(
+        self, corpus: str | Path | Sequence[str] | None = None, n: int = 2, text_field: str | None = None
+    ) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"novelty needs an integer n >= 1, got {n!r}")
         self.n = n
@@ -195,19 +209,25 @@ class Novelty(RewardModel):
 
     def _corpus_grams(self) -> set[tuple[str, ...]]:
         if self._grams is None:
-            self._grams = {g for d in load_corpus(self.corpus, self.text_field) for g in ngrams(tokenize(d), self.n)}  # type: ignore[arg-type]
+            self._grams = {
+                g for d in load_corpus(self.corpus, self.text_field) for g in ngrams(tokenize(d), self.n)
+            }  # type: ignore[arg-type]
         return self._grams
 
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
         if self.corpus is None and prompts is None:
-            raise ValueError("reward 'novelty' without a corpus compares with the prompts: pass prompts=..., or corpus=...")
+            raise ValueError(
+                "reward 'novelty' without a corpus compares with the prompts: pass prompts=..., or corpus=..."
+            )
         out = []
         for k, c in enumerate(completions):
             grams = ngrams(tokenize(c), self.n)
             if not grams:
                 out.append(0.0)
                 continue
-            ref = self._corpus_grams() if self.corpus is not None else set(ngrams(tokenize(prompts[k]), self.n))  # type: ignore[index]
+            ref = (
+                self._corpus_grams() if self.corpus is not None else set(ngrams(tokenize(prompts[k]), self.n))
+            )  # type: ignore[index]
             out.append(sum(g not in ref for g in grams) / len(grams))
         return out
 
@@ -234,7 +254,9 @@ class SemanticNovelty(_EmbeddingReward):
     name: ClassVar[str] = "semantic-novelty"
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
-    source: ClassVar[str] = "1 - max cosine similarity to a reference corpus (sentence-transformers embeddings)"
+    source: ClassVar[str] = (
+        "1 - max cosine similarity to a reference corpus (sentence-transformers embeddings)"
+    )
 
     def __init__(
         self,

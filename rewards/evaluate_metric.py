@@ -44,7 +44,9 @@ class RewardMetric(evaluate.Metric):
         if r.requires_references:
             # one format only: compute()/add_batch() turn a single reference string into a one-item list first, so
             # a batch mixing strings and lists is never mis-read (evaluate would take a string as a list of chars)
-            features: Any = datasets.Features({**preds, "references": datasets.Sequence(datasets.Value("string"))})
+            features: Any = datasets.Features(
+                {**preds, "references": datasets.Sequence(datasets.Value("string"))}
+            )
         else:
             features = datasets.Features(preds)
         return evaluate.MetricInfo(
@@ -64,7 +66,9 @@ class RewardMetric(evaluate.Metric):
             return references
         return [[r] if isinstance(r, str) else ([] if r is None else list(r)) for r in references]
 
-    def compute(self, *, predictions: Any = None, references: Any = None, **kwargs: Any) -> dict[str, Any] | None:
+    def compute(
+        self, *, predictions: Any = None, references: Any = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
         """See the class docstring; ``references`` may mix strings and lists of strings."""
         if references is not None:
             kwargs["references"] = self._as_lists(references)
@@ -76,7 +80,9 @@ class RewardMetric(evaluate.Metric):
             kwargs["references"] = self._as_lists(references)
         return super().add_batch(predictions=predictions, **kwargs)
 
-    def _compute(self, predictions: list[str], references: list[Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def _compute(
+        self, predictions: list[str], references: list[Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         prompts = kwargs.pop("prompts", None)
         if references is not None:
             kwargs[getattr(self.reward, "column", "references")] = references

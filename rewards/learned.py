@@ -56,7 +56,9 @@ class SequenceClassifierReward(RewardModel):
 
     name: ClassVar[str] = "reward-model"
     kind: ClassVar[str] = "quality"
-    source: ClassVar[str] = "Ouyang et al. 2022 (learned reward model); transformers AutoModelForSequenceClassification"
+    source: ClassVar[str] = (
+        "Ouyang et al. 2022 (learned reward model); transformers AutoModelForSequenceClassification"
+    )
 
     def __init__(
         self,
@@ -74,7 +76,9 @@ class SequenceClassifierReward(RewardModel):
                 "e.g. make('reward-model', model='OpenAssistant/reward-model-deberta-v3-large-v2')"
             )
         if input not in ("auto", "completion", "pair", "chat"):
-            raise ValueError(f"reward-model input must be 'auto', 'completion', 'pair' or 'chat', got {input!r}")
+            raise ValueError(
+                f"reward-model input must be 'auto', 'completion', 'pair' or 'chat', got {input!r}"
+            )
         self.model_spec = model
         self._model: Any = None if isinstance(model, str) else model
         self._tokenizer = tokenizer
@@ -93,7 +97,9 @@ class SequenceClassifierReward(RewardModel):
         if self._model is None:
             from aigc_rl.models import resolve_model
 
-            path = resolve_model(str(self.model_spec))  # fails fast offline with a message saying what to pass
+            path = resolve_model(
+                str(self.model_spec)
+            )  # fails fast offline with a message saying what to pass
             try:
                 self._model = AutoModelForSequenceClassification.from_pretrained(path)
             except OSError as e:
@@ -120,14 +126,18 @@ class SequenceClassifierReward(RewardModel):
                 self._label_index = n - 1
             elif isinstance(self.label, str):
                 if self.label not in cfg.label2id:
-                    raise ValueError(f"reward-model label {self.label!r} is not one of {sorted(cfg.label2id)}")
+                    raise ValueError(
+                        f"reward-model label {self.label!r} is not one of {sorted(cfg.label2id)}"
+                    )
                 self._label_index = int(cfg.label2id[self.label])
             else:
                 if not 0 <= int(self.label) < n:
                     raise ValueError(f"reward-model label index {self.label} is out of range for {n} labels")
                 self._label_index = int(self.label)
 
-    def _texts(self, completions: list[str], prompts: list[str] | None) -> tuple[list[str], list[str] | None, bool]:
+    def _texts(
+        self, completions: list[str], prompts: list[str] | None
+    ) -> tuple[list[str], list[str] | None, bool]:
         """``(first texts, second texts of a pair or None, whether a chat template was applied)``."""
         mode = self.input
         tok = self._tokenizer
@@ -143,7 +153,7 @@ class SequenceClassifierReward(RewardModel):
             tok.apply_chat_template(
                 [{"role": "user", "content": p}, {"role": "assistant", "content": c}], tokenize=False
             )
-            for p, c in zip(prompts, completions)  # type: ignore[arg-type]
+            for p, c in zip(prompts, completions, strict=False)  # type: ignore[arg-type]
         ]
         return texts, None, True
 
@@ -224,7 +234,9 @@ class Judge(RewardModel):
     name: ClassVar[str] = "judge"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    source: ClassVar[str] = "Zheng et al. 2023 (LLM-as-a-judge); Liu et al. 2023 (G-Eval rating-token probabilities)"
+    source: ClassVar[str] = (
+        "Zheng et al. 2023 (LLM-as-a-judge); Liu et al. 2023 (G-Eval rating-token probabilities)"
+    )
 
     def __init__(
         self,
@@ -241,7 +253,9 @@ class Judge(RewardModel):
         if "{completion}" not in template:
             raise ValueError("judge template must contain the field {completion} (and usually {prompt})")
         if not high or not set(high) <= set(ratings):
-            raise ValueError(f"judge high ratings {list(high)} must be a non-empty subset of ratings {list(ratings)}")
+            raise ValueError(
+                f"judge high ratings {list(high)} must be a non-empty subset of ratings {list(ratings)}"
+            )
         self.model_spec = model if model is not None else "smollm2-135m-instruct"
         self._model: Any = None if isinstance(self.model_spec, str) else self.model_spec
         self._tokenizer = tokenizer
@@ -277,7 +291,9 @@ class Judge(RewardModel):
                 if len(enc) == 1 and enc[0] != tok.unk_token_id:
                     variants.add(enc[0])
             if not variants:
-                raise ValueError(f"judge rating {r!r} is not a single token of the judge's tokenizer; choose other ratings")
+                raise ValueError(
+                    f"judge rating {r!r} is not a single token of the judge's tokenizer; choose other ratings"
+                )
             ids.append(sorted(variants))
         self._rating_ids = ids
 
@@ -288,7 +304,9 @@ class Judge(RewardModel):
             completion = tok.decode(ids[: self.max_completion_tokens])
         text = self.template.format(prompt=prompt, completion=completion)
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
             return text + self.answer_prefix
         return text + "\n\n" + self.answer_prefix
 
@@ -299,7 +317,7 @@ class Judge(RewardModel):
         tok, model = self._tokenizer, self._model
         device = next(model.parameters()).device
         prompts = prompts if prompts is not None else [""] * len(completions)
-        texts = [self._prompt_text(p, c) for p, c in zip(prompts, completions)]
+        texts = [self._prompt_text(p, c) for p, c in zip(prompts, completions, strict=False)]
         chat = bool(getattr(tok, "chat_template", None))
         high = [i for i, r in enumerate(self.ratings) if r in self.high]
         out: list[float] = []
@@ -313,9 +331,15 @@ class Judge(RewardModel):
             ).to(device)
             mask = enc["attention_mask"]
             positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding: real tokens start at position 0
-            logits = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions).logits[:, -1].float()
+            logits = (
+                model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions)
+                .logits[:, -1]
+                .float()
+            )
             probs = torch.softmax(logits, dim=-1)
-            mass = torch.stack([probs[:, ids].sum(-1) for ids in self._rating_ids], dim=-1)  # (batch, n_ratings)
+            mass = torch.stack(
+                [probs[:, ids].sum(-1) for ids in self._rating_ids], dim=-1
+            )  # (batch, n_ratings)
             total = mass.sum(-1).clamp_min(torch.finfo(torch.float32).tiny)
             out.extend(float(v) for v in mass[:, high].sum(-1) / total)
         return [min(1.0, max(0.0, v)) if math.isfinite(v) else 0.0 for v in out]

@@ -126,7 +126,9 @@ class Readability(RewardModel):
         self.scale = float(scale)
         self._ts: Any = None
 
-    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float | None]:
+    def score(
+        self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         if self._ts is None:
             from textstat.textstat import textstatistics
 

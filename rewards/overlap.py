@@ -55,7 +55,9 @@ def reference_lists(references: Any, n: int, name: str) -> list[list[str] | None
             "wrap a single reference as [ref] * len(completions)"
         )
     if len(references) != n:
-        raise ValueError(f"reward {name!r}: expected one references entry per completion ({n}), got {len(references)}")
+        raise ValueError(
+            f"reward {name!r}: expected one references entry per completion ({n}), got {len(references)}"
+        )
     out: list[list[str] | None] = []
     for i, r in enumerate(references):
         if r is None:
@@ -90,10 +92,12 @@ class _ReferenceReward(RewardModel):
     def _sentence(self, hypothesis: str, references: list[str]) -> float:
         raise NotImplementedError
 
-    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float | None]:
+    def score(
+        self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         refs = reference_lists(kwargs.get(self.column), len(completions), self.name)
         out: list[float | None] = []
-        for hyp, rs in zip(completions, refs):
+        for hyp, rs in zip(completions, refs, strict=False):
             if rs is None:
                 out.append(None)
                 continue
@@ -204,7 +208,9 @@ class RougeL(_ReferenceReward):
             from rouge_score import rouge_scorer
 
             tok = _CharTokenizer() if cjk else None
-            self._scorers[cjk] = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=self.use_stemmer, tokenizer=tok)
+            self._scorers[cjk] = rouge_scorer.RougeScorer(
+                ["rougeL"], use_stemmer=self.use_stemmer, tokenizer=tok
+            )
         return self._scorers[cjk]
 
     def _sentence(self, hypothesis: str, references: list[str]) -> float:

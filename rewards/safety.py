@@ -87,7 +87,9 @@ class Harm(RewardModel):
     kind: ClassVar[str] = "safety"
     direction: ClassVar[str] = "minimize"
     value_range: ClassVar[tuple[float, float]] = (0.0, float("inf"))
-    source: ClassVar[str] = "term-list penalty (lexicon filtering as in C4, Raffel et al. 2020); aigc-rl default list"
+    source: ClassVar[str] = (
+        "term-list penalty (lexicon filtering as in C4, Raffel et al. 2020); aigc-rl default list"
+    )
 
     def __init__(
         self,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification, PreTrainedTokenizerFast
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    LlamaForSequenceClassification,
+    PreTrainedTokenizerFast,
+)
 
 WORDS = (
     "the a cat dog sat ran on in mat park sun is was big small happy sad good bad day night tell me about write "
@@ -22,7 +27,9 @@ def make_tokenizer(words: list[str] = WORDS, reverse: bool = False) -> PreTraine
     vocab_list = SPECIALS + DIGITS + PUNCT + (list(reversed(words)) if reverse else list(words))
     vocab = {w: i for i, w in enumerate(dict.fromkeys(vocab_list))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="[BOS]", eos_token="[EOS]"
     )
@@ -50,7 +57,9 @@ def make_causal_lm(tok: PreTrainedTokenizerFast, seed: int = 0) -> LlamaForCausa
     return LlamaForCausalLM(llama_config(len(tok))).eval()
 
 
-def make_classifier(tok: PreTrainedTokenizerFast, num_labels: int = 1, seed: int = 0) -> LlamaForSequenceClassification:
+def make_classifier(
+    tok: PreTrainedTokenizerFast, num_labels: int = 1, seed: int = 0
+) -> LlamaForSequenceClassification:
     torch.manual_seed(seed)
     return LlamaForSequenceClassification(llama_config(len(tok), num_labels=num_labels)).eval()
 

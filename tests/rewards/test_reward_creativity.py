@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import sacrebleu
-
 from aigc_rl.rewards import make
 from aigc_rl.rewards.creativity import distinct_n_corpus
 from aigc_rl.rewards.diversity import load_corpus
@@ -52,7 +51,7 @@ def test_self_bleu_hand_computed():
     # CAT vs {CAT2, DOG}: clipped precisions 5/6, 3/5, 2/4, 1/3, equal lengths -> (1/12) ** (1/4)
     assert raw == pytest.approx([(1 / 12) ** 0.25, (1 / 12) ** 0.25, 0.0], abs=1e-9)
     # the reward is -self-BLEU (direction minimize)
-    assert make("self-bleu")([CAT, CAT2, DOG], ["p"] * 3) == pytest.approx([-(1 / 12) ** 0.25] * 2 + [0.0])
+    assert make("self-bleu")([CAT, CAT2, DOG], ["p"] * 3) == pytest.approx([-((1 / 12) ** 0.25)] * 2 + [0.0])
 
 
 def test_self_bleu_matches_sacrebleu_with_siblings_as_references():
@@ -73,8 +72,10 @@ def test_self_bleu_groups_and_singletons():
 def test_self_bleu_chinese_uses_zh_tokenizer():
     comps = ["我爱北京天安门", "我爱北京"]
     raw = make("self-bleu").raw(comps, ["p", "p"])
-    want = [sacrebleu.sentence_bleu(comps[0], [comps[1]], tokenize="zh").score / 100,
-            sacrebleu.sentence_bleu(comps[1], [comps[0]], tokenize="zh").score / 100]
+    want = [
+        sacrebleu.sentence_bleu(comps[0], [comps[1]], tokenize="zh").score / 100,
+        sacrebleu.sentence_bleu(comps[1], [comps[0]], tokenize="zh").score / 100,
+    ]
     assert raw == pytest.approx(want, abs=1e-9)
     assert all(v > 0.3 for v in raw)
 
@@ -109,7 +110,10 @@ def test_corpus_from_files(tmp_path):
     txt = tmp_path / "corpus.txt"
     txt.write_text("the cat sat\n\n a dog ran\n", encoding="utf-8")
     jl = tmp_path / "corpus.jsonl"
-    jl.write_text(json.dumps({"prompt": "the cat sat"}) + "\n" + json.dumps({"text": "a dog ran"}) + "\n", encoding="utf-8")
+    jl.write_text(
+        json.dumps({"prompt": "the cat sat"}) + "\n" + json.dumps({"text": "a dog ran"}) + "\n",
+        encoding="utf-8",
+    )
     assert load_corpus(txt) == ["the cat sat", " a dog ran"]
     assert load_corpus(jl) == ["the cat sat", "a dog ran"]
     assert make("novelty", corpus=str(txt))(["the cat ran fast"]) == pytest.approx([2 / 3])
@@ -135,7 +139,9 @@ def test_embedding_diversity_equals_mean_pairwise_cosine_distance(encoder):
     got = make("embedding-diversity")(comps, ["p"] * 3)
     assert got == pytest.approx(want, abs=1e-5)
     assert got[2] > got[0]  # the off-topic completion is the most distant
-    assert make("embedding-diversity")(["same text", "same text"], ["p", "p"]) == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert make("embedding-diversity")(["same text", "same text"], ["p", "p"]) == pytest.approx(
+        [0.0, 0.0], abs=1e-5
+    )
     assert make("embedding-diversity")(["alone", "", "x"], ["p", "q", "q"]) == [None, 0.0, None]
 
 

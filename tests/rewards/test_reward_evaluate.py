@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_causal_lm, make_classifier, make_tokenizer
-
 from aigc_rl.rewards import UnknownRewardError, evaluate_module_path
 from aigc_rl.rewards._builtin import TEXT_REWARDS
 from aigc_rl.rewards.adapters import SHIPPED_MODULES_DIR, module_source
+from conftest import make_causal_lm, make_classifier, make_tokenizer
 
 # Runs in a fresh interpreter with HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 and every socket call refused, so a
 # network attempt anywhere (evaluate, datasets, huggingface_hub) is recorded instead of hanging.
@@ -109,10 +108,16 @@ def test_case_f1_known_values_through_evaluate(offline_run):
     import sacrebleu
 
     bleu = offline_run["bleu"]["module"]["raw"]
-    assert bleu[0] == pytest.approx(sacrebleu.sentence_bleu("the cat sat on the mat .", ["the cat sat on a mat"]).score / 100)
+    assert bleu[0] == pytest.approx(
+        sacrebleu.sentence_bleu("the cat sat on the mat .", ["the cat sat on a mat"]).score / 100
+    )
     # a single reference string in a batch that mixes strings and lists is one reference, not a list of characters
-    assert bleu[1] == pytest.approx(sacrebleu.sentence_bleu("the cat sat on a mat", ["the cat is on the mat"]).score / 100)
-    assert bleu[4] == pytest.approx(sacrebleu.sentence_bleu("我爱北京天安门", ["我爱北京"], tokenize="zh").score / 100)
+    assert bleu[1] == pytest.approx(
+        sacrebleu.sentence_bleu("the cat sat on a mat", ["the cat is on the mat"]).score / 100
+    )
+    assert bleu[4] == pytest.approx(
+        sacrebleu.sentence_bleu("我爱北京天安门", ["我爱北京"], tokenize="zh").score / 100
+    )
     assert offline_run["bleu"]["module"]["raw"][3] == 0.0  # empty prediction (case B1)
     assert offline_run["harm"]["module"]["raw"] == [0.0] * 5
     # self-BLEU is minimised: evaluate's scores are the negated raw values, as calling the reward gives

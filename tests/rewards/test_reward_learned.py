@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_causal_lm, make_classifier, make_tokenizer
-
 from aigc_rl.rewards import make
 from aigc_rl.rewards.learned import DEFAULT_JUDGE_TEMPLATE
+from conftest import make_causal_lm, make_classifier, make_tokenizer
 
 TEXTS = ["the cat sat on the mat .", "a dog ran", "happy day in the park with the sun"]
 
@@ -33,7 +32,7 @@ def test_case_c3_reward_model_retokenises_with_its_own_tokenizer():
     assert got == pytest.approx(want, abs=1e-5)
     # feeding the policy's ids to the reward model would give other values: the test can tell them apart
     wrong = [float(rm(input_ids=torch.tensor([ids])).logits[0, 0]) for ids in policy_ids]
-    assert max(abs(a - b) for a, b in zip(got, wrong)) > 1e-4
+    assert max(abs(a - b) for a, b in zip(got, wrong, strict=False)) > 1e-4
 
 
 def test_reward_model_labels_and_input_modes():
@@ -41,7 +40,9 @@ def test_reward_model_labels_and_input_modes():
     clf = make_classifier(tok, num_labels=3)
     p1 = [float(torch.softmax(_logit(clf, tok, t), -1)[1]) for t in TEXTS]
     assert make("reward-model", model=clf, tokenizer=tok, label=1)(TEXTS) == pytest.approx(p1, abs=1e-5)
-    assert make("reward-model", model=clf, tokenizer=tok, label="LABEL_1")(TEXTS) == pytest.approx(p1, abs=1e-5)
+    assert make("reward-model", model=clf, tokenizer=tok, label="LABEL_1")(TEXTS) == pytest.approx(
+        p1, abs=1e-5
+    )
     last = [float(torch.softmax(_logit(clf, tok, t), -1)[2]) for t in TEXTS]
     assert make("reward-model", model=clf, tokenizer=tok)(TEXTS) == pytest.approx(last, abs=1e-5)
     with pytest.raises(ValueError, match="not one of"):
@@ -49,7 +50,10 @@ def test_reward_model_labels_and_input_modes():
 
     prompts = ["tell me about the cat"] * 3
     pair = make("reward-model", model=clf, tokenizer=tok, input="pair")(TEXTS, prompts)
-    want = [float(torch.softmax(_logit(clf, tok, p, text_pair=t), -1)[2]) for p, t in zip(prompts, TEXTS)]
+    want = [
+        float(torch.softmax(_logit(clf, tok, p, text_pair=t), -1)[2])
+        for p, t in zip(prompts, TEXTS, strict=False)
+    ]
     assert pair == pytest.approx(want, abs=1e-5)
 
     chat_tok = make_tokenizer()
@@ -57,7 +61,7 @@ def test_reward_model_labels_and_input_modes():
     auto = make("reward-model", model=clf, tokenizer=chat_tok)(TEXTS, prompts)  # auto -> chat template
     want = [
         float(torch.softmax(_logit(clf, chat_tok, f"user : {p} ; assistant : {t} ; "), -1)[2])
-        for p, t in zip(prompts, TEXTS)
+        for p, t in zip(prompts, TEXTS, strict=False)
     ]
     assert auto == pytest.approx(want, abs=1e-5)
 
@@ -89,11 +93,11 @@ def test_judge_probability_of_high_rating_tokens(tiny_tok, tiny_lm):
     prompts = ["tell me about the cat", "write a poem", "tell me about the cat"]
     judge = make("judge", model=make_causal_lm(tiny_tok), tokenizer=tiny_tok, batch_size=2)
     got = judge(TEXTS, prompts, completion_ids=[[1, 2, 3]] * 3)  # policy ids are ignored (case C3)
-    want = [_judge_by_hand(tiny_lm, tiny_tok, p, c) for p, c in zip(prompts, TEXTS)]
+    want = [_judge_by_hand(tiny_lm, tiny_tok, p, c) for p, c in zip(prompts, TEXTS, strict=False)]
     assert got == pytest.approx(want, abs=1e-5)  # batched, left-padded == one at a time
     assert all(0.0 < v < 1.0 for v in got)
     only5 = make("judge", model=tiny_lm, tokenizer=tiny_tok, high=("5",))(TEXTS, prompts)
-    assert all(a < b for a, b in zip(only5, got))
+    assert all(a < b for a, b in zip(only5, got, strict=False))
 
 
 def test_judge_rejects_bad_configuration(tiny_tok, tiny_lm):
@@ -108,7 +112,14 @@ def test_judge_rejects_bad_configuration(tiny_tok, tiny_lm):
 @pytest.mark.slow
 def test_judge_default_is_the_embedded_smollm2():
     judge = make("judge")
-    got = judge(["Paris is the capital of France.", "banana banana banana"], ["What is the capital of France?"] * 2)
+    got = judge(
+        ["Paris is the capital of France.", "banana banana banana"], ["What is the capital of France?"] * 2
+    )
     assert all(0.0 <= v <= 1.0 for v in got)
-    assert got == pytest.approx(judge(["Paris is the capital of France.", "banana banana banana"],
-                                      ["What is the capital of France?"] * 2), abs=1e-6)
+    assert got == pytest.approx(
+        judge(
+            ["Paris is the capital of France.", "banana banana banana"],
+            ["What is the capital of France?"] * 2,
+        ),
+        abs=1e-6,
+    )

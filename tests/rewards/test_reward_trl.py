@@ -6,11 +6,10 @@ import math
 
 import pytest
 import torch
-from conftest import make_causal_lm, make_classifier, make_tokenizer
-from datasets import Dataset
-
 from aigc_rl.rewards import FunctionReward, RewardOutputError, make, make_composite
 from aigc_rl.rewards._builtin import TEXT_REWARDS
+from conftest import make_causal_lm, make_classifier, make_tokenizer
+from datasets import Dataset
 
 trl = pytest.importorskip("trl")
 
@@ -37,7 +36,9 @@ def _trainer(tmp_path, tok, policy, reward_funcs):
         dataloader_num_workers=0,
     )
     data = Dataset.from_dict({"prompt": PROMPTS, "references": REFS})
-    return GRPOTrainer(model=policy, processing_class=tok, reward_funcs=reward_funcs, args=args, train_dataset=data)
+    return GRPOTrainer(
+        model=policy, processing_class=tok, reward_funcs=reward_funcs, args=args, train_dataset=data
+    )
 
 
 def _rewards(tok):
@@ -79,7 +80,9 @@ def test_composite_in_grpo_logs_components(tmp_path):
     logs = {k: v for entry in trainer.state.log_history for k, v in entry.items()}
     assert "rewards/reward/mean" in logs
     # every component's raw and weighted value reaches TRL's logs through log_metric
-    assert {"rewards/bleu", "rewards/bleu/weighted", "rewards/distinct-2", "rewards/harm/weighted"} <= set(logs)
+    assert {"rewards/bleu", "rewards/bleu/weighted", "rewards/distinct-2", "rewards/harm/weighted"} <= set(
+        logs
+    )
     assert set(comp.last_components) >= {"bleu", "distinct-2", "harm", "bleu/weighted"}
     assert len(comp.last_components["bleu"]) == 4  # one prompt x 4 generations per step
 
