@@ -21,6 +21,7 @@ _CJK = (
 )
 _TOKEN_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]", re.UNICODE)
 _CJK_RE = re.compile(rf"[{_CJK}]")
+_SPACE_RE = re.compile(r"\s")
 _KANA_RE = re.compile("[\u3040-\u30ff]")
 _WORD_RE = re.compile(r"\w", re.UNICODE)
 
@@ -44,8 +45,8 @@ def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
 
 def is_cjk_text(text: str) -> bool:
     """True when at least a third of the non-space characters are CJK (used to pick sacrebleu's ``zh`` tokenizer)."""
-    chars = [c for c in text if not c.isspace()]
-    return bool(chars) and sum(bool(_CJK_RE.match(c)) for c in chars) * 3 >= len(chars)
+    visible = len(text) - len(_SPACE_RE.findall(text))
+    return visible > 0 and len(_CJK_RE.findall(text)) * 3 >= visible
 
 
 def has_kana(text: str) -> bool:
