@@ -233,3 +233,14 @@ def test_case_b1_b2_every_reward_scores_empty_and_blank_completions(name, small_
         "readability",
     ):
         assert out[:3] == [0.0, 0.0, 0.0], name
+
+
+@pytest.mark.parametrize("name", ["bleu", "rouge-l", "distinct-2", "harm", "length", "self-bleu"])
+def test_chat_message_completions_score_like_their_text(name):
+    """TRL passes conversational completions as lists of messages; a reward scores their text."""
+    texts = ["the cat sat on the mat.", "kill yourself, said the villain"]
+    chats = [[{"role": "assistant", "content": t}] for t in texts]
+    prompts = [[{"role": "user", "content": "tell me a story"}]] * 2
+    refs = [["the cat sat on a mat"], ["a villain spoke"]]
+    r = make(name)
+    assert r(chats, prompts, references=refs) == r(texts, ["tell me a story"] * 2, references=refs)
