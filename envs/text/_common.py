@@ -308,17 +308,34 @@ class PromptEncoder:
 
     def __call__(self, prompt: str) -> list[int]:
         """Token ids (length <= ``max_tokens``) of ``prompt``; see the class docstring."""
+        return self.encode(prompt)[0]
+
+    def encode(self, prompt: str) -> tuple[list[int], str]:
+        """Token ids (length <= ``max_tokens``) and the user content they keep (a suffix of ``prompt``).
+
+        The kept content is what a reward model should see as the prompt, and what a trainer that applies the
+        chat template itself (TRL) should be given, so that it never has to truncate a templated prompt.
+        """
         ids, is_content = self._encode_parts(prompt)
         excess = len(ids) - self.max_tokens
         if excess <= 0:
-            return ids
+            return ids, prompt
         drop: set[int] = set()
         for i, c in enumerate(is_content):  # the first `excess` content tokens, left to right
             if len(drop) == excess:
                 break
             if c:
                 drop.add(i)
-        return [t for i, t in enumerate(ids) if i not in drop]
+        kept_ids = [t for i, t in enumerate(ids) if i not in drop]
+        kept_content = [t for i, (t, c) in enumerate(zip(ids, is_content)) if c and i not in drop]
+        tok = self.tokenizer
+        if getattr(tok, "is_fast", False):
+            enc = tok(self.prefix + prompt + self.suffix, add_special_tokens=not self.templated, return_offsets_mapping=True)
+            first = next((i for i, c in enumerate(is_content) if c and i not in drop), None)
+            kept = prompt[enc["offset_mapping"][first][0] - len(self.prefix) :] if first is not None else ""
+        else:
+            kept = tok.decode(kept_content)  # user content only: no template markers involved
+        return kept_ids, kept
 
 
 # --------------------------------------------------------------------------------------------------- KL

@@ -10,7 +10,6 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from aigc_rl.chat import encode_chat_prompt
 from aigc_rl.prompts import load_prompts
 from aigc_rl.rewards import RewardModel, make_composite
 
@@ -76,6 +75,9 @@ class TextTask:
         self.max_new_tokens = int(max_new_tokens)
         self.system = system
         self.vocab_size = len(tokenizer)
+        from aigc_rl.envs.text._common import PromptEncoder
+
+        self._encoder = PromptEncoder(tokenizer, self.max_prompt_tokens, system_prompt=system)
         self._encoded: dict[int, tuple[list[int], str]] = {}
 
     def __len__(self) -> int:
@@ -84,9 +86,7 @@ class TextTask:
     def encode(self, index: int) -> tuple[list[int], str]:
         """Prompt token ids (chat-formatted, length-limited) and the user content kept, cached per index."""
         if index not in self._encoded:
-            self._encoded[index] = encode_chat_prompt(
-                self.tokenizer, self.rows[index]["prompt"], self.max_prompt_tokens, self.system
-            )
+            self._encoded[index] = self._encoder.encode(self.rows[index]["prompt"])
         return self._encoded[index]
 
     def observation(self, index: int) -> dict[str, np.ndarray]:
