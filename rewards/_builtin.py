@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .creativity import DistinctN
 from .diversity import EmbeddingDiversity, Novelty, SelfBleu, SemanticNovelty
+from .image import ClassCoverage, ImageDiversity, ImageNovelty, Realism, TargetClass
 from .learned import Judge, SequenceClassifierReward
 from .lexical import Format, Length, Readability, Sentiment
 from .overlap import Bleu, Chrf, RougeL
@@ -33,6 +34,12 @@ register("novelty", Novelty, overwrite=True)
 register("semantic-novelty", SemanticNovelty, overwrite=True)
 # safety
 register("harm", Harm, overwrite=True)
+# images (8x8 digits by default; see rewards/image.py)
+register("target-class", TargetClass, overwrite=True)
+register("realism", Realism, overwrite=True)
+register("image-diversity", ImageDiversity, overwrite=True)
+register("class-coverage", ClassCoverage, overwrite=True)
+register("image-novelty", ImageNovelty, overwrite=True)
 
 #: Reward classes by built-in name (for documentation and evaluate modules without building the reward).
 BUILTIN_CLASSES: dict[str, type] = {
@@ -55,6 +62,11 @@ BUILTIN_CLASSES: dict[str, type] = {
     "novelty": Novelty,
     "semantic-novelty": SemanticNovelty,
     "harm": Harm,
+    "target-class": TargetClass,
+    "realism": Realism,
+    "image-diversity": ImageDiversity,
+    "class-coverage": ClassCoverage,
+    "image-novelty": ImageNovelty,
 }
 
 #: The text rewards (completions are strings): these have evaluate modules, a docs table row and a TRL test.
