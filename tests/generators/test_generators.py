@@ -43,7 +43,9 @@ def test_gan_step_updates_generator_and_discriminator_with_separate_losses():
     # At initialisation D is near chance: loss_d ~ 2 log 2, loss_g ~ log 2 (Goodfellow et al. 2014).
     assert out["loss_d"] == pytest.approx(2 * np.log(2), abs=0.2)
     assert out["loss_g"] == pytest.approx(np.log(2), abs=0.2)
-    assert all(p.grad is None for p in gan.discriminator.parameters()), "G's pass must not leave gradients in D"
+    assert all(p.grad is None for p in gan.discriminator.parameters()), (
+        "G's pass must not leave gradients in D"
+    )
 
 
 def test_gan_discriminator_loss_uses_detached_fakes():
@@ -94,7 +96,9 @@ def test_classifier_step_and_shift_augmentation():
 
 def test_digits_splits_are_disjoint_stratified_and_fixed():
     x, y = load_images("digits", "all")
-    assert x.shape == (1797, 8, 8) and x.dtype == np.float32 and float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert (
+        x.shape == (1797, 8, 8) and x.dtype == np.float32 and float(x.min()) == 0.0 and float(x.max()) == 1.0
+    )
     a, b = split_indices(y, "a"), split_indices(y, "b")
     assert len(set(a) & set(b)) == 0 and len(a) + len(b) == 1797
     assert np.abs(np.bincount(y[a]) - np.bincount(y[b])).max() <= 1
@@ -104,7 +108,9 @@ def test_digits_splits_are_disjoint_stratified_and_fixed():
 
 
 def _write_idx(path: Path, arr: np.ndarray, code: int = 0x08, gz: bool = False) -> None:
-    data = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(">u1").tobytes()
+    data = (
+        bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(">u1").tobytes()
+    )
     if gz:
         path = path.with_name(path.name + ".gz")
         path.write_bytes(gzip.compress(data))
@@ -137,7 +143,9 @@ def test_idx_reader_and_local_mnist(tmp_path: Path):
 def test_pretrain_writes_safetensors_and_config_and_reloads(tmp_path: Path):
     out = pretrain("classifier", "digits", tmp_path / "clf", epochs=1, seed=3, progress=False)
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["seed"] == 3 and cfg["kind"] == "classifier" and "aigc-rl pretrain classifier" in cfg["command"]
+    assert (
+        cfg["seed"] == 3 and cfg["kind"] == "classifier" and "aigc-rl pretrain classifier" in cfg["command"]
+    )
     assert 0.0 <= cfg["metrics"]["accuracy_split_b"] <= 1.0
     m = load_model(out)
     assert isinstance(m, DigitClassifier) and not m.training
