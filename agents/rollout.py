@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from aigc_rl.envs.text._common import CachedLM
 
 __all__ = ["Episode", "RolloutResult", "LMRollout", "sample_tokens"]
@@ -230,7 +229,9 @@ class LMRollout:
                             score=float(infos["score"][r]),
                             episode_return=float(returns[r]),
                             components={
-                                k: v[r] for k, v in infos.get("reward_components", {}).items() if not k.startswith("_")
+                                k: v[r]
+                                for k, v in infos.get("reward_components", {}).items()
+                                if not k.startswith("_")
                             },
                             kl_sum=float(infos["kl_sum"][r]),
                             terminated=bool(terminated[r]),

@@ -27,24 +27,31 @@ import torch
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="model name for aigc_rl.models.load_causal_lm")
+    parser.add_argument(
+        "--model", default="smollm2-135m-instruct", help="model name for aigc_rl.models.load_causal_lm"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per side and length (median reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed runs per side and length (median reported)"
+    )
     parser.add_argument("--task", default="content")
-    parser.add_argument("--env-first", action="store_true", help="time the env before generate in each repeat")
+    parser.add_argument(
+        "--env-first", action="store_true", help="time the env before generate in each repeat"
+    )
     parser.add_argument("--own-forward", action="store_true", help="also time the helper's own forward mode")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    import aigc_rl  # noqa: F401
     from aigc_rl.agents.rollout import LMRollout
     from aigc_rl.envs.text._common import PromptEncoder, load_prompt_texts
     from aigc_rl.envs.text.token_generation import TokenGenerationVectorEnv
-    from aigc_rl.models import load_causal_lm
     from transformers import GenerationConfig
+
+    import aigc_rl  # noqa: F401
+    from aigc_rl.models import load_causal_lm
 
     model, tok = load_causal_lm(args.model, device="cpu" if not torch.cuda.is_available() else None)
     model.eval()
@@ -62,9 +69,16 @@ def main(argv: list[str] | None = None) -> None:
 
     def run_generate(n: int) -> float:
         cfg = GenerationConfig(
-            do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=n, min_new_tokens=n,
-            eos_token_id=None, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        )  # fmt: skip
+            do_sample=True,
+            top_k=0,
+            top_p=1.0,
+            temperature=1.0,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            eos_token_id=None,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+        )
         t0 = time.perf_counter()
         with torch.no_grad():
             out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=cfg)
@@ -78,9 +92,16 @@ def main(argv: list[str] | None = None) -> None:
         key = n * 2 + int(own)
         if key not in envs:
             envs[key] = TokenGenerationVectorEnv(
-                num_envs=len(ids), model=model, tokenizer=tok, reward="distinct-2", prompts=prompts,
-                max_prompt_tokens=96, max_new_tokens=n, stop_token_ids=(), expose_logits=not own,
-            )  # fmt: skip
+                num_envs=len(ids),
+                model=model,
+                tokenizer=tok,
+                reward="distinct-2",
+                prompts=prompts,
+                max_prompt_tokens=96,
+                max_new_tokens=n,
+                stop_token_ids=(),
+                expose_logits=not own,
+            )
         env = envs[key]
         helper = LMRollout(env, policy=model if own else None, seed=0)
         res = helper.collect(episodes_per_env=1, seed=0, options={"prompt_index": list(range(len(ids)))})

@@ -30,7 +30,9 @@ class UnsupportedSpaceError(ValueError):
     """An env's spaces cannot be handled by an aigc-rl agent; the message names the wrapper or env to use."""
 
 
-def check_token_spaces(observation_space: spaces.Space, action_space: spaces.Space, vocab_size: int | None = None) -> None:
+def check_token_spaces(
+    observation_space: spaces.Space, action_space: spaces.Space, vocab_size: int | None = None
+) -> None:
     """Check that an env offers what :class:`LMActorCriticPolicy` needs (case E1, E2).
 
     Needed: ``Dict(input_ids=Box(L,), attention_mask=Box(L,))`` observations (1-D, same length) and a
@@ -140,14 +142,18 @@ class LMActorCriticPolicy(ActorCriticPolicy):
 
             model, _ = load_causal_lm(model or "smollm2-135m-instruct", device="cpu")
         head = model.get_output_embeddings()
-        check_token_spaces(self.observation_space, self.action_space, head.weight.shape[0] if head is not None else None)
+        check_token_spaces(
+            self.observation_space, self.action_space, head.weight.shape[0] if head is not None else None
+        )
         model.requires_grad_(False)
         if self._lora:
             from peft import LoraConfig, get_peft_model
 
             model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **self._lora))
         else:
-            layers = model.model.layers if hasattr(model, "model") and hasattr(model.model, "layers") else None
+            layers = (
+                model.model.layers if hasattr(model, "model") and hasattr(model.model, "layers") else None
+            )
             if layers is None or self._trainable_layers < 1:
                 raise ValueError(
                     "lora=None needs a decoder with model.model.layers and trainable_layers >= 1; pass lora=True instead"
@@ -157,7 +163,11 @@ class LMActorCriticPolicy(ActorCriticPolicy):
             if hasattr(model.model, "norm"):
                 model.model.norm.requires_grad_(True)
         self.lm = model
-        hidden = int(model.config.get_text_config().hidden_size if hasattr(model.config, "get_text_config") else model.config.hidden_size)
+        hidden = int(
+            model.config.get_text_config().hidden_size
+            if hasattr(model.config, "get_text_config")
+            else model.config.hidden_size
+        )
         self.value_net = nn.Linear(hidden, 1)
         nn.init.zeros_(self.value_net.weight)
         nn.init.zeros_(self.value_net.bias)
@@ -169,30 +179,41 @@ class LMActorCriticPolicy(ActorCriticPolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         spec = self._lm_spec_holder[0]
-        data.update(model=spec if isinstance(spec, str) else None, lora=self._lora,
-                    trainable_layers=self._trainable_layers)  # fmt: skip
+        data.update(
+            model=spec if isinstance(spec, str) else None,
+            lora=self._lora,
+            trainable_layers=self._trainable_layers,
+        )
         return data
 
     # -- computation
     def _lm(self, obs: PyTorchObs) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-token logits float32 ``(batch, vocab)`` and last hidden state ``(batch, hidden)``."""
         if not isinstance(obs, dict):
-            raise UnsupportedSpaceError("LMActorCriticPolicy expects dict observations with input_ids and attention_mask")
+            raise UnsupportedSpaceError(
+                "LMActorCriticPolicy expects dict observations with input_ids and attention_mask"
+            )
         ids = obs["input_ids"].long()
         mask = obs["attention_mask"].long()
         if ids.dim() == 1:
             ids, mask = ids[None], mask[None]
         pos = (mask.cumsum(-1) - 1).clamp_min(0)
-        out = self.lm(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True, use_cache=False)
+        out = self.lm(
+            input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True, use_cache=False
+        )
         return out.logits[:, -1].float(), out.hidden_states[-1][:, -1].float()
 
-    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, obs: PyTorchObs, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, hidden = self._lm(obs)
         dist = self.action_dist.proba_distribution(action_logits=logits)
         actions = dist.get_actions(deterministic=deterministic)
         return actions, self.value_net(hidden), dist.log_prob(actions)
 
-    def evaluate_actions(self, obs: PyTorchObs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def evaluate_actions(
+        self, obs: PyTorchObs, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, hidden = self._lm(obs)
         dist = self.action_dist.proba_distribution(action_logits=logits)
         return self.value_net(hidden), dist.log_prob(actions), dist.entropy()
@@ -243,7 +264,9 @@ def _lm_ppo_class() -> type:
             if not isinstance(env, str):
                 check_token_spaces(env.observation_space, env.action_space)
             policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
-            policy_kwargs.update(model=model, tokenizer=tokenizer, lora=lora, trainable_layers=trainable_layers)
+            policy_kwargs.update(
+                model=model, tokenizer=tokenizer, lora=lora, trainable_layers=trainable_layers
+            )
             super().__init__(LMActorCriticPolicy, env, policy_kwargs=policy_kwargs, **kwargs)
 
     return LMPPO

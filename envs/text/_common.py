@@ -142,7 +142,9 @@ def resolve_reward(reward: Any) -> Any:
     )
 
 
-def score_episodes(reward_model: Any, texts: list[str], prompts: list[str]) -> tuple[list[float], list[dict[str, Any]]]:
+def score_episodes(
+    reward_model: Any, texts: list[str], prompts: list[str]
+) -> tuple[list[float], list[dict[str, Any]]]:
     """Score finished episodes independently of each other.
 
     Each completion is its own group (``group_ids`` 0..n-1) so that a group reward such as distinct-n never
@@ -204,7 +206,9 @@ def load_prompt_texts(
         except ImportError:
             path = Path(str(source))
             if not path.exists():
-                path = Path(__file__).resolve().parents[2] / "aigc_rl" / "data" / "prompts" / f"{source}.jsonl"
+                path = (
+                    Path(__file__).resolve().parents[2] / "aigc_rl" / "data" / "prompts" / f"{source}.jsonl"
+                )
                 if not path.exists():
                     import aigc_rl
 
@@ -226,7 +230,9 @@ def load_prompt_texts(
         else:
             raise ValueError(f"prompt {i} must be a string or a dict with a 'prompt' string, got {r!r:.80}")
     if not out:
-        raise ValueError(f"no prompts (task={task!r}, split={split!r}); pass prompts=[...] with at least one prompt")
+        raise ValueError(
+            f"no prompts (task={task!r}, split={split!r}); pass prompts=[...] with at least one prompt"
+        )
     return out
 
 
@@ -262,7 +268,9 @@ class PromptEncoder:
     ) -> None:
         has_template = getattr(tokenizer, "chat_template", None) is not None
         if use_chat_template and not has_template:
-            raise ValueError("use_chat_template=True but the tokenizer has no chat template; pass use_chat_template=False")
+            raise ValueError(
+                "use_chat_template=True but the tokenizer has no chat template; pass use_chat_template=False"
+            )
         self.tokenizer = tokenizer
         self.max_tokens = int(max_tokens)
         self.templated = has_template if use_chat_template is None else bool(use_chat_template)
@@ -273,7 +281,9 @@ class PromptEncoder:
             ]
             rendered = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
             if rendered.count(self._SENTINEL) != 1:
-                raise ValueError("the chat template does not place the user content verbatim; pass use_chat_template=False")
+                raise ValueError(
+                    "the chat template does not place the user content verbatim; pass use_chat_template=False"
+                )
             self.prefix, _, self.suffix = rendered.partition(self._SENTINEL)
         else:
             self.prefix = self.suffix = ""
@@ -327,10 +337,16 @@ class PromptEncoder:
             if c:
                 drop.add(i)
         kept_ids = [t for i, t in enumerate(ids) if i not in drop]
-        kept_content = [t for i, (t, c) in enumerate(zip(ids, is_content)) if c and i not in drop]
+        kept_content = [
+            t for i, (t, c) in enumerate(zip(ids, is_content, strict=True)) if c and i not in drop
+        ]
         tok = self.tokenizer
         if getattr(tok, "is_fast", False):
-            enc = tok(self.prefix + prompt + self.suffix, add_special_tokens=not self.templated, return_offsets_mapping=True)
+            enc = tok(
+                self.prefix + prompt + self.suffix,
+                add_special_tokens=not self.templated,
+                return_offsets_mapping=True,
+            )
             first = next((i for i, c in enumerate(is_content) if c and i not in drop), None)
             kept = prompt[enc["offset_mapping"][first][0] - len(self.prefix) :] if first is not None else ""
         else:
@@ -412,7 +428,9 @@ class CachedLM:
         self.seqs: list[list[int]] = [[] for _ in range(self.n)]
 
     # -- helpers
-    def _call(self, input_ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any) -> torch.Tensor:
+    def _call(
+        self, input_ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
         kw: dict[str, Any] = {self._cache_kw: cache, "use_cache": True}
         if self._has_keep:
             kw["logits_to_keep"] = 1
@@ -487,7 +505,7 @@ class CachedLM:
         rows = list(rows)
         if not rows:
             return
-        for r, s in zip(rows, seqs):
+        for r, s in zip(rows, seqs, strict=True):
             if len(s) == 0:
                 raise ValueError(f"row {r}: a sequence needs at least one token (got an empty prompt)")
             self.seqs[r] = [int(t) for t in s]
@@ -508,7 +526,7 @@ class CachedLM:
         self._pad_left(width - self.mask.shape[1])
         total = self.mask.shape[1]
         idx = torch.tensor(rows, dtype=torch.long, device=self.device)
-        for layer, sub in zip(self.cache.layers, sub_cache.layers):
+        for layer, sub in zip(self.cache.layers, sub_cache.layers, strict=True):
             if width == 0 or sub.keys is None or sub.keys.numel() == 0:
                 layer.keys[idx] = 0
                 layer.values[idx] = 0
@@ -527,7 +545,7 @@ class CachedLM:
         """Append one token to each of ``rows`` (default: all rows); it becomes the pending token."""
         rows = range(self.n) if rows is None else rows
         toks = torch.as_tensor(tokens, dtype=torch.long).reshape(-1).tolist()
-        for r, t in zip(rows, toks):
+        for r, t in zip(rows, toks, strict=True):
             if self.has_pending[r]:
                 raise RuntimeError(f"row {r} already has a pending token; call forward() first")
             self.seqs[r].append(int(t))
@@ -568,7 +586,11 @@ _CHATML = (
 
 
 def tiny_lm(
-    seed: int = 0, hidden_size: int = 32, num_layers: int = 2, chat_template: bool = True, init_std: float = 0.02
+    seed: int = 0,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    chat_template: bool = True,
+    init_std: float = 0.02,
 ) -> tuple[Any, Any]:
     """A tiny randomly initialised Llama causal LM and a byte-level BPE tokenizer (for tests and smoke runs).
 

@@ -165,7 +165,9 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         if int(n_samples) < 1 or int(max_new_tokens) < 1:
-            raise ValueError(f"n_samples and max_new_tokens must be >= 1, got {n_samples} and {max_new_tokens}")
+            raise ValueError(
+                f"n_samples and max_new_tokens must be >= 1, got {n_samples} and {max_new_tokens}"
+            )
         if observation not in ("minilm", "lm-mean"):
             raise ValueError(f"observation must be 'minilm' or 'lm-mean', got {observation!r}")
         if render_mode not in (None, "ansi"):
@@ -182,9 +184,14 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         self.ranges = dict(DEFAULT_RANGES)
         for k, v in (ranges or {}).items():
             if k not in DEFAULT_RANGES or len(v) != 2 or not v[0] <= v[1]:
-                raise ValueError(f"ranges[{k!r}]={v!r}: keys are {list(DEFAULT_RANGES)}, values (low, high) with low <= high")
+                raise ValueError(
+                    f"ranges[{k!r}]={v!r}: keys are {list(DEFAULT_RANGES)}, values (low, high) with low <= high"
+                )
             self.ranges[k] = (float(v[0]), float(v[1]))
-        if self.ranges["temperature"][0] <= 0 or not 0 < self.ranges["top_p"][0] <= self.ranges["top_p"][1] <= 1:
+        if (
+            self.ranges["temperature"][0] <= 0
+            or not 0 < self.ranges["top_p"][0] <= self.ranges["top_p"][1] <= 1
+        ):
             raise ValueError("temperature must stay > 0 and top_p in (0, 1]; fix the ranges")
         self.observation_kind = observation
         self._embedder: Any = None
@@ -211,12 +218,17 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
         if a.shape != (len(_SETTINGS),) or not np.isfinite(a).all():
             raise ValueError(f"action must be {len(_SETTINGS)} finite numbers in [-1, 1], got {action!r}")
-        return {k: float(lo + (x + 1.0) / 2.0 * (hi - lo)) for k, x, (lo, hi) in zip(_SETTINGS, a, self.ranges.values())}
+        return {
+            k: float(lo + (x + 1.0) / 2.0 * (hi - lo))
+            for k, x, (lo, hi) in zip(_SETTINGS, a, self.ranges.values(), strict=True)
+        }
 
     def action_for(self, temperature: float, top_p: float, repetition_penalty: float) -> np.ndarray:
         """The normalised action of physical settings (inverse of :meth:`settings`)."""
         vals = {"temperature": temperature, "top_p": top_p, "repetition_penalty": repetition_penalty}
-        out = [2.0 * (vals[k] - lo) / (hi - lo) - 1.0 if hi > lo else 0.0 for k, (lo, hi) in self.ranges.items()]
+        out = [
+            2.0 * (vals[k] - lo) / (hi - lo) - 1.0 if hi > lo else 0.0 for k, (lo, hi) in self.ranges.items()
+        ]
         return np.clip(np.asarray(out, dtype=np.float32), -1, 1)
 
     def embed(self, index: int) -> np.ndarray:
@@ -239,7 +251,9 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         if options and "prompt_index" in options:
             idx = int(options["prompt_index"])
             if not 0 <= idx < len(self.prompts):
-                raise ValueError(f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})")
+                raise ValueError(
+                    f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})"
+                )
         else:
             idx = int(self.np_random.integers(len(self.prompts)))
         self._index = idx
@@ -253,9 +267,17 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         prompt = self.prompts[idx]
         gen = torch_generator(self.np_random)
         completions = sample_group(
-            self.model, self.encoder(prompt), self.n_samples, self.max_new_tokens, s["temperature"], s["top_p"],
-            s["repetition_penalty"], gen, self.stop_ids, int(self.tokenizer.pad_token_id),
-        )  # fmt: skip
+            self.model,
+            self.encoder(prompt),
+            self.n_samples,
+            self.max_new_tokens,
+            s["temperature"],
+            s["top_p"],
+            s["repetition_penalty"],
+            gen,
+            self.stop_ids,
+            int(self.tokenizer.pad_token_id),
+        )
         texts = [
             self.tokenizer.decode(c[:-1] if c and c[-1] in self.stop_ids else c, skip_special_tokens=True)
             for c in completions
@@ -281,7 +303,11 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             total = self.reward_model(texts, prompts)
             comps = {self.reward_model.name: total}
-        means = {k: float(np.mean([x for x in v if x is not None])) for k, v in comps.items() if any(x is not None for x in v)}
+        means = {
+            k: float(np.mean([x for x in v if x is not None]))
+            for k, v in comps.items()
+            if any(x is not None for x in v)
+        }
         return [0.0 if t is None else float(t) for t in total], means
 
     def render(self) -> str | None:

@@ -123,19 +123,25 @@ class _Episodes:
         return {"input_ids": self.ids[r].copy(), "attention_mask": self.mask[r].copy()}
 
     # -- episode logic
-    def start(self, rows: Sequence[int], rngs: Sequence[np.random.Generator], options: dict | None = None) -> list[dict]:
+    def start(
+        self, rows: Sequence[int], rngs: Sequence[np.random.Generator], options: dict | None = None
+    ) -> list[dict]:
         """Begin a new episode in each of ``rows`` with a prompt drawn from the row's generator."""
         seqs, infos = [], []
         fixed = (options or {}).get("prompt_index")
         if fixed is not None and not np.isscalar(fixed) and len(fixed) != self.n:
-            raise ValueError(f"options['prompt_index'] must be one int or {self.n} ints (one per sub-env), got {fixed!r}")
+            raise ValueError(
+                f"options['prompt_index'] must be one int or {self.n} ints (one per sub-env), got {fixed!r}"
+            )
         for r in rows:
             if fixed is None:
                 idx = int(rngs[r].integers(len(self.prompts)))
             else:
                 idx = int(fixed) if np.isscalar(fixed) else int(fixed[r])
             if not 0 <= idx < len(self.prompts):
-                raise ValueError(f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})")
+                raise ValueError(
+                    f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})"
+                )
             ids = self.encoder(self.prompts[idx])
             self.prompt_index[r], self.prompt_len[r] = idx, len(ids)
             self.ids[r] = self.pad_id
@@ -151,7 +157,9 @@ class _Episodes:
                 lm.set_rows(list(rows), seqs)
         return infos
 
-    def apply(self, rows: Sequence[int], actions: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    def apply(
+        self, rows: Sequence[int], actions: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         """Append one token per row; return (rewards, terminated, truncated, infos) for ``rows``."""
         k = len(rows)
         rewards = np.zeros(k, dtype=np.float64)
@@ -165,7 +173,7 @@ class _Episodes:
             idx = torch.as_tensor(list(rows), dtype=torch.long)
             act = torch.as_tensor(list(actions), dtype=torch.long)
             kl = kl_penalty_terms(self.logp[idx, act], self.ref_logp[idx, act], self.kl_estimator).numpy()
-        for j, (r, a) in enumerate(zip(rows, actions)):
+        for j, (r, a) in enumerate(zip(rows, actions, strict=True)):
             self.ids[r, :-1] = self.ids[r, 1:]
             self.mask[r, :-1] = self.mask[r, 1:]
             self.ids[r, -1] = a
@@ -186,7 +194,7 @@ class _Episodes:
                 texts.append(self.tokenizer.decode(body, skip_special_tokens=True))
                 prompts.append(self.prompts[self.prompt_index[rows[j]]])
             scores, comps = score_episodes(self.reward_model, texts, prompts)
-            for j, text, prompt, score, comp in zip(done, texts, prompts, scores, comps):
+            for j, text, prompt, score, comp in zip(done, texts, prompts, scores, comps, strict=True):
                 r = rows[j]
                 rewards[j] += score
                 infos[j].update(
@@ -320,9 +328,24 @@ class TokenGenerationEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.render_mode = render_mode
         self._ep = _Episodes(
-            1, model, tokenizer, reward, prompts, task, split, max_prompt_tokens, max_new_tokens, stop_token_ids,
-            kl_coef, kl_estimator, ref_model, use_chat_template, system_prompt, expose_logits, device,
-        )  # fmt: skip
+            1,
+            model,
+            tokenizer,
+            reward,
+            prompts,
+            task,
+            split,
+            max_prompt_tokens,
+            max_new_tokens,
+            stop_token_ids,
+            kl_coef,
+            kl_estimator,
+            ref_model,
+            use_chat_template,
+            system_prompt,
+            expose_logits,
+            device,
+        )
         self.observation_space, self.action_space = self._ep.single_spaces()
         self._done = True
 
@@ -424,10 +447,24 @@ class TokenGenerationVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self._ep = _Episodes(
-            self.num_envs, model, tokenizer, reward, prompts, task, split, max_prompt_tokens, max_new_tokens,
-            stop_token_ids, kl_coef, kl_estimator, ref_model, use_chat_template, system_prompt, expose_logits,
+            self.num_envs,
+            model,
+            tokenizer,
+            reward,
+            prompts,
+            task,
+            split,
+            max_prompt_tokens,
+            max_new_tokens,
+            stop_token_ids,
+            kl_coef,
+            kl_estimator,
+            ref_model,
+            use_chat_template,
+            system_prompt,
+            expose_logits,
             device,
-        )  # fmt: skip
+        )
         self.single_observation_space, self.single_action_space = self._ep.single_spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -504,12 +541,12 @@ class TokenGenerationVectorEnv(VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         infos: dict[str, Any] = {}
-        for i, info in zip(resetting, self._ep.start(resetting, self._rngs)):
+        for i, info in zip(resetting, self._ep.start(resetting, self._rngs), strict=True):
             infos = self._add_info(infos, info, i)
         acts = [int(actions[i]) for i in acting]
         r, te, tr, step_infos = self._ep.apply(acting, acts)
         rewards[acting], terminated[acting], truncated[acting] = r, te, tr
-        for i, info in zip(acting, step_infos):
+        for i, info in zip(acting, step_infos, strict=True):
             if info:
                 infos = self._add_info(infos, info, i)
         cont = [i for j, i in enumerate(acting) if not (te[j] or tr[j])]

@@ -6,13 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
-from stable_baselines3 import PPO
-
 from aigc_rl.agents.sb3 import LMPPO, LMActorCriticPolicy, UnsupportedSpaceError
 from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv
 from aigc_rl.envs.wrappers import TokenizeObservation
+from gymnasium import spaces
+from stable_baselines3 import PPO
 
 PROMPTS = ["write a slogan", "the cat sat", "zebra"]
 
@@ -32,14 +31,24 @@ def e_reward(completions, prompts=None, **kw):
 
 def make(seed: int = 0, **kw):
     model, tok = tiny_lm(seed=seed, init_std=0.2)
-    env = TokenGenerationEnv(model=model, tokenizer=tok, reward=e_reward, prompts=PROMPTS, max_prompt_tokens=24,
-                             max_new_tokens=4, stop_token_ids=(), **kw)  # fmt: skip
+    env = TokenGenerationEnv(
+        model=model,
+        tokenizer=tok,
+        reward=e_reward,
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=4,
+        stop_token_ids=(),
+        **kw,
+    )
     return model, tok, env
 
 
 def expected_first_token_reward(policy: LMActorCriticPolicy, env: TokenGenerationEnv, tok) -> float:
     """Exact expected 'e' count of the first token over the prompts (no sampling noise)."""
-    e_count = torch.tensor([tok.decode([i]).count("e") / 4 for i in range(env.action_space.n)], dtype=torch.float32)
+    e_count = torch.tensor(
+        [tok.decode([i]).count("e") / 4 for i in range(env.action_space.n)], dtype=torch.float32
+    )
     total = 0.0
     for i in range(len(PROMPTS)):
         obs, _ = env.reset(seed=0, options={"prompt_index": i})
@@ -53,8 +62,17 @@ def test_ppo_trains_lora_policy_and_raises_reward():
     """PPO(LMActorCriticPolicy, env) updates the LoRA adapter and the value head, leaves the base weights frozen,
     and raises the expected reward for emitting the letter 'e'."""
     model, tok, env = make()
-    agent = PPO(LMActorCriticPolicy, env, n_steps=128, batch_size=64, n_epochs=4, learning_rate=3e-3, gamma=1.0,
-                seed=0, policy_kwargs={"model": model, "tokenizer": tok})  # fmt: skip
+    agent = PPO(
+        LMActorCriticPolicy,
+        env,
+        n_steps=128,
+        batch_size=64,
+        n_epochs=4,
+        learning_rate=3e-3,
+        gamma=1.0,
+        seed=0,
+        policy_kwargs={"model": model, "tokenizer": tok},
+    )
     policy = agent.policy
     eval_env = make()[2]
     named = dict(policy.named_parameters())
@@ -71,18 +89,36 @@ def test_ppo_trains_lora_policy_and_raises_reward():
     assert after > 1.5 * before, (before, after)
     # the env shares the model object: its logits are the trained policy's logits (LoRA injected in place)
     obs, _ = env.reset(seed=1)
-    probe = TokenGenerationEnv(model=model, tokenizer=tok, reward=e_reward, prompts=PROMPTS, max_prompt_tokens=24,
-                               max_new_tokens=4, expose_logits=True)  # fmt: skip
+    probe = TokenGenerationEnv(
+        model=model,
+        tokenizer=tok,
+        reward=e_reward,
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=4,
+        expose_logits=True,
+    )
     obs, _ = probe.reset(seed=1)
     with torch.no_grad():
-        logits = policy.get_distribution({k: torch.as_tensor(v)[None] for k, v in obs.items()}).distribution.logits
-    torch.testing.assert_close(torch.log_softmax(probe.next_token_logits, -1), logits[0], atol=1e-5, rtol=1e-5)
+        logits = policy.get_distribution(
+            {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+        ).distribution.logits
+    torch.testing.assert_close(
+        torch.log_softmax(probe.next_token_logits, -1), logits[0], atol=1e-5, rtol=1e-5
+    )
 
 
 def test_last_layers_mode_trains_only_the_last_layer():
     model, tok, env = make()
-    agent = PPO(LMActorCriticPolicy, env, n_steps=32, batch_size=32, n_epochs=1, seed=0,
-                policy_kwargs={"model": model, "lora": None, "trainable_layers": 1})  # fmt: skip
+    agent = PPO(
+        LMActorCriticPolicy,
+        env,
+        n_steps=32,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs={"model": model, "lora": None, "trainable_layers": 1},
+    )
     named = dict(agent.policy.named_parameters())
     grads = {k for k, p in named.items() if p.requires_grad}
     assert grads and all(k.startswith(("lm.model.layers.1.", "lm.model.norm", "value_net")) for k in grads)
@@ -157,7 +193,9 @@ def test_case_e1_whole_completion_actions_rejected():
     wrapped = TokenizeObservation(env, tok, max_length=24)
     with pytest.raises(UnsupportedSpaceError, match="TokenGeneration-v0"):
         LMPPO(wrapped, model=model)
-    with pytest.raises(UnsupportedSpaceError, match="TokenGeneration-v0"):  # also when built through SB3 directly
+    with pytest.raises(
+        UnsupportedSpaceError, match="TokenGeneration-v0"
+    ):  # also when built through SB3 directly
         PPO(LMActorCriticPolicy, wrapped, policy_kwargs={"model": model})
     env.action_space = spaces.Discrete(model.config.vocab_size + 5)
     with pytest.raises(UnsupportedSpaceError, match="LM head"):

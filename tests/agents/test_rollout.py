@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from aigc_rl.agents.rollout import LMRollout, sample_tokens
 from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
@@ -28,7 +27,14 @@ def lm():
 
 def venv(lm, n=3, **kw):
     model, tok = lm
-    args = dict(model=model, tokenizer=tok, reward="distinct-2", prompts=PROMPTS, max_prompt_tokens=24, max_new_tokens=6)
+    args = dict(
+        model=model,
+        tokenizer=tok,
+        reward="distinct-2",
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=6,
+    )
     args.update(kw)
     return TokenGenerationVectorEnv(num_envs=n, **args)
 
@@ -67,7 +73,7 @@ def test_shared_and_own_forward_give_identical_episodes(lm):
         lp = [e.logprobs for e in res.episodes]
         runs[-1].append(lp)
     assert runs[0][:-1] == runs[1][:-1]
-    for a, b in zip(runs[0][-1], runs[1][-1]):
+    for a, b in zip(runs[0][-1], runs[1][-1], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -84,7 +90,7 @@ def test_case_c2_logprobs_match_teacher_forcing_and_eos_counted_once(lm, expose)
     assert len(res.episodes) == 12 and res.num_tokens == sum(len(e.completion_ids) for e in res.episodes)
     finished = [e for e in res.episodes if e.terminated]
     assert finished, "expected some episodes to end on EOS"
-    for e, expect in zip(res.episodes, expects):
+    for e, expect in zip(res.episodes, expects, strict=True):
         assert len(e.logprobs) == len(e.completion_ids)
         assert list(e.completion_ids).count(eos) == (1 if e.terminated else 0)
         if e.terminated:
@@ -92,7 +98,9 @@ def test_case_c2_logprobs_match_teacher_forcing_and_eos_counted_once(lm, expose)
         else:
             assert len(e.completion_ids) == 12
         np.testing.assert_allclose(e.logprobs, expect.numpy(), atol=1e-4)
-        assert e.text == tok.decode(e.completion_ids[:-1] if e.terminated else e.completion_ids, skip_special_tokens=True)
+        assert e.text == tok.decode(
+            e.completion_ids[:-1] if e.terminated else e.completion_ids, skip_special_tokens=True
+        )
 
 
 def test_greedy_rollout_equals_generate(lm):
@@ -110,8 +118,9 @@ def test_greedy_rollout_equals_generate(lm):
         mask[r, width - len(p) :] = 1
     from transformers import GenerationConfig
 
-    cfg = GenerationConfig(do_sample=False, max_new_tokens=8, min_new_tokens=8, eos_token_id=None,
-                           pad_token_id=tok.pad_token_id)  # fmt: skip
+    cfg = GenerationConfig(
+        do_sample=False, max_new_tokens=8, min_new_tokens=8, eos_token_id=None, pad_token_id=tok.pad_token_id
+    )
     out = model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)[:, width:]
     assert sorted(order) == [0, 1, 2, 3]
     for r, e in enumerate(res.episodes):
@@ -126,7 +135,10 @@ def test_case_b2_all_episodes_end_at_first_token(lm):
     with eos_bias(model, tok.eos_token_id, 1e4):
         res = rollout.collect(episodes_per_env=2, seed=0)
     assert len(res.episodes) == 6 and res.steps == 3  # end, autoreset, end
-    assert all(e.text == "" and e.terminated and e.completion_ids.tolist() == [tok.eos_token_id] for e in res.episodes)
+    assert all(
+        e.text == "" and e.terminated and e.completion_ids.tolist() == [tok.eos_token_id]
+        for e in res.episodes
+    )
 
 
 def test_seeded_rollouts_are_reproducible_and_actions_valid(lm):
@@ -154,6 +166,8 @@ def test_sample_tokens_filters():
 
 def test_rejects_other_envs(lm):
     model, tok = lm
-    env = TokenGenerationEnv(model=model, tokenizer=tok, reward="distinct-2", prompts=PROMPTS, max_prompt_tokens=24)
+    env = TokenGenerationEnv(
+        model=model, tokenizer=tok, reward="distinct-2", prompts=PROMPTS, max_prompt_tokens=24
+    )
     with pytest.raises(TypeError, match="TokenGenerationVectorEnv"):
         LMRollout(env)

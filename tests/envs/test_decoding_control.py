@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
-
 from aigc_rl.envs.text._common import PromptEncoder, tiny_lm
 from aigc_rl.envs.text.decoding_control import DEFAULT_RANGES, DecodingControlEnv, sample_group
+from gymnasium import spaces
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra"]
 
@@ -27,8 +26,15 @@ def lm():
 
 
 def make(lm, **kw):
-    args = dict(model=lm[0], tokenizer=lm[1], reward="distinct-2", prompts=PROMPTS, observation="lm-mean",
-                max_new_tokens=6, n_samples=3)  # fmt: skip
+    args = dict(
+        model=lm[0],
+        tokenizer=lm[1],
+        reward="distinct-2",
+        prompts=PROMPTS,
+        observation="lm-mean",
+        max_new_tokens=6,
+        n_samples=3,
+    )
     args.update(kw)
     return DecodingControlEnv(**args)
 
@@ -40,7 +46,11 @@ def test_spaces_and_settings_mapping(lm):
     lo = {k: v[0] for k, v in DEFAULT_RANGES.items()}
     hi = {k: v[1] for k, v in DEFAULT_RANGES.items()}
     assert env.settings([-1, -1, -1]) == lo and env.settings([1, 1, 1]) == hi
-    assert env.settings([5, -5, 0]) == {"temperature": 2.0, "top_p": 0.5, "repetition_penalty": 1.5}  # clipped
+    assert env.settings([5, -5, 0]) == {
+        "temperature": 2.0,
+        "top_p": 0.5,
+        "repetition_penalty": 1.5,
+    }  # clipped
     a = env.action_for(temperature=0.7, top_p=0.9, repetition_penalty=1.2)
     assert env.settings(a) == pytest.approx({"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.2})
     with pytest.raises(ValueError, match="finite"):
@@ -94,16 +104,37 @@ def test_sampler_equals_transformers_generate(lm, settings):
     temperature, top_p, rep = settings
     ids = PromptEncoder(tok, 96)(PROMPTS[0])
     eos = tok.eos_token_id
-    got = sample_group(model, ids, 3, 10, temperature, top_p, rep, torch.Generator().manual_seed(123), [eos],
-                       tok.pad_token_id)  # fmt: skip
+    got = sample_group(
+        model,
+        ids,
+        3,
+        10,
+        temperature,
+        top_p,
+        rep,
+        torch.Generator().manual_seed(123),
+        [eos],
+        tok.pad_token_id,
+    )
     from transformers import GenerationConfig
 
-    cfg = GenerationConfig(do_sample=True, temperature=temperature, top_p=top_p, top_k=0, repetition_penalty=rep,
-                           max_new_tokens=10, eos_token_id=eos, pad_token_id=tok.pad_token_id)  # fmt: skip
+    cfg = GenerationConfig(
+        do_sample=True,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=0,
+        repetition_penalty=rep,
+        max_new_tokens=10,
+        eos_token_id=eos,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(123)
-    ref = model.generate(input_ids=torch.tensor([ids] * 3), attention_mask=torch.ones(3, len(ids), dtype=torch.long),
-                         generation_config=cfg)[:, len(ids) :].tolist()  # fmt: skip
-    for g, r in zip(got, ref):
+    ref = model.generate(
+        input_ids=torch.tensor([ids] * 3),
+        attention_mask=torch.ones(3, len(ids), dtype=torch.long),
+        generation_config=cfg,
+    )[:, len(ids) :].tolist()
+    for g, r in zip(got, ref, strict=True):
         assert g == r[: len(g)]
         assert len(g) == 10 or g[-1] == eos
 

@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
-
-import aigc_rl  # noqa: F401  (registers the ids)
 from aigc_rl.envs.text._common import CachedLM, PromptEncoder, kl_penalty_terms, tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
 from aigc_rl.rewards.base import FunctionReward
+from gymnasium import spaces
+
+import aigc_rl  # noqa: F401  (registers the ids)
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 
@@ -46,7 +46,14 @@ class Recorder(FunctionReward):
 
 def make_env(lm, **kw):
     model, tok = lm
-    args = dict(model=model, tokenizer=tok, reward="distinct-2", prompts=PROMPTS, max_prompt_tokens=24, max_new_tokens=5)
+    args = dict(
+        model=model,
+        tokenizer=tok,
+        reward="distinct-2",
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=5,
+    )
     args.update(kw)
     return TokenGenerationEnv(**args)
 
@@ -101,8 +108,15 @@ def test_case_b2_first_token_eos_is_a_valid_episode(lm):
     assert info["text"] == "" and info["num_tokens"] == 1
     assert reward.calls == [([""], [info["prompt"]])] and r == 0.0
     # the same through the batched env: every sub-env ends at its first step, nothing dropped
-    venv = TokenGenerationVectorEnv(num_envs=3, model=lm[0], tokenizer=lm[1], reward=reward, prompts=PROMPTS,
-                                    max_prompt_tokens=24, max_new_tokens=5)  # fmt: skip
+    venv = TokenGenerationVectorEnv(
+        num_envs=3,
+        model=lm[0],
+        tokenizer=lm[1],
+        reward=reward,
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=5,
+    )
     venv.reset(seed=0)
     _, r, term, trunc, info = venv.step(np.full(3, eos))
     assert term.all() and not trunc.any() and list(info["text"]) == ["", "", ""]
@@ -115,19 +129,31 @@ def test_case_c1_pad_equals_eos_prompt_ending_in_eos(lm):
     model, tok = lm
     assert tok.pad_token_id == tok.eos_token_id
     prompts = ["the cat<|im_end|>", "zebra zoo zone zero zigzag hello world", "a"]
-    venv = TokenGenerationVectorEnv(num_envs=3, model=model, tokenizer=tok, reward="distinct-2", prompts=prompts,
-                                    max_prompt_tokens=24, max_new_tokens=4, use_chat_template=False,
-                                    expose_logits=True)  # fmt: skip
+    venv = TokenGenerationVectorEnv(
+        num_envs=3,
+        model=model,
+        tokenizer=tok,
+        reward="distinct-2",
+        prompts=prompts,
+        max_prompt_tokens=24,
+        max_new_tokens=4,
+        use_chat_template=False,
+        expose_logits=True,
+    )
     obs, info = venv.reset(seed=0, options={"prompt_index": 0})
     eos = tok.eos_token_id
-    assert obs["input_ids"][0, -1] == eos and obs["attention_mask"][0, -1] == 1  # the prompt's EOS is not padding
+    assert (
+        obs["input_ids"][0, -1] == eos and obs["attention_mask"][0, -1] == 1
+    )  # the prompt's EOS is not padding
     assert obs["attention_mask"][0].sum() == info["prompt_tokens"][0]
     # mixed lengths: every row's logits equal the unpadded forward of its own tokens
     obs, info = venv.reset(seed=1)
-    for step in range(3):
+    for _ in range(3):
         for r in range(3):
             ids = obs["input_ids"][r][obs["attention_mask"][r] == 1].tolist()
-            torch.testing.assert_close(venv.next_token_logits[r], full_logits(model, ids), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                venv.next_token_logits[r], full_logits(model, ids), atol=1e-5, rtol=1e-5
+            )
         obs, _, term, trunc, _ = venv.step(np.array([7, 8, 9]))
         assert not term.any()  # a prompt's EOS never ends an episode
     env = make_env(lm, prompts=["the cat<|im_end|>"], use_chat_template=False)
@@ -160,9 +186,13 @@ def test_case_c4_long_prompt_truncated_from_left_of_user_content(lm):
     content = "zebra zoo zone zero zigzag. " * 8
     enc = PromptEncoder(tok, max_tokens=30)
     ids = enc(content)
-    full = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=True, add_generation_prompt=True)
+    full = tok.apply_chat_template(
+        [{"role": "user", "content": content}], tokenize=True, add_generation_prompt=True
+    )
     full = list(full["input_ids"]) if hasattr(full, "keys") else list(full)
-    empty = tok.apply_chat_template([{"role": "user", "content": ""}], tokenize=True, add_generation_prompt=True)
+    empty = tok.apply_chat_template(
+        [{"role": "user", "content": ""}], tokenize=True, add_generation_prompt=True
+    )
     empty = list(empty["input_ids"]) if hasattr(empty, "keys") else list(empty)
     assert len(full) > 30 and len(ids) == 30
     start = tok.convert_tokens_to_ids("<|im_start|>")
@@ -171,10 +201,14 @@ def test_case_c4_long_prompt_truncated_from_left_of_user_content(lm):
     prefix = tok("<|im_start|>user\n", add_special_tokens=False)["input_ids"]
     suffix = tok("<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
     assert ids[: len(prefix)] == prefix and ids[-len(suffix) :] == suffix
-    assert ids == full[: len(prefix)] + full[len(full) - (30 - len(prefix)) :]  # the right end of the content kept
+    assert (
+        ids == full[: len(prefix)] + full[len(full) - (30 - len(prefix)) :]
+    )  # the right end of the content kept
     assert enc.overhead == len(empty)
     # short prompts are exactly the tokenizer's own chat-template encoding
-    short = tok.apply_chat_template([{"role": "user", "content": "zebra"}], tokenize=True, add_generation_prompt=True)
+    short = tok.apply_chat_template(
+        [{"role": "user", "content": "zebra"}], tokenize=True, add_generation_prompt=True
+    )
     short = list(short["input_ids"]) if hasattr(short, "keys") else list(short)
     assert enc("zebra") == short
     with pytest.raises(ValueError, match="max_prompt_tokens"):
@@ -195,19 +229,26 @@ def test_case_c4_smollm2_chat_template():
     tok = AutoTokenizer.from_pretrained(resolve_model())
     enc = PromptEncoder(tok, max_tokens=48)
     ids = enc("Write a slogan for a bike. " * 20)
-    rendered = tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     head = tok(rendered.partition("Hi")[0], add_special_tokens=False)["input_ids"]
     tail = tok(rendered.partition("Hi")[2], add_special_tokens=False)["input_ids"]
     assert len(ids) == 48 and ids[: len(head)] == head and ids[-len(tail) :] == tail
-    assert enc("Hi") == list(tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=True,
-                                                      add_generation_prompt=True)["input_ids"])  # fmt: skip
+    assert enc("Hi") == list(
+        tok.apply_chat_template(
+            [{"role": "user", "content": "Hi"}], tokenize=True, add_generation_prompt=True
+        )["input_ids"]
+    )
 
 
 def test_case_d1_kl_estimators():
     """Case D1: k3 is never negative (also for nearly equal log-probs), k1 is the log-ratio."""
     g = torch.Generator().manual_seed(0)
     logp = -torch.rand(10_000, generator=g, dtype=torch.float64) * 10
-    ref = logp + torch.randn(10_000, generator=g, dtype=torch.float64) * torch.logspace(-12, 1, 10_000, dtype=torch.float64)
+    ref = logp + torch.randn(10_000, generator=g, dtype=torch.float64) * torch.logspace(
+        -12, 1, 10_000, dtype=torch.float64
+    )
     k3 = kl_penalty_terms(logp.float(), ref.float(), "k3")
     assert (k3 >= 0).all()
     torch.testing.assert_close(kl_penalty_terms(logp, ref, "k1"), logp - ref)
@@ -226,7 +267,14 @@ def test_case_d1_logged_kl_is_the_penalised_kl(lm, estimator):
         for p in ref.parameters():
             p.add_(torch.randn_like(p) * 0.2)
     beta = 0.3
-    env = make_env(lm, kl_coef=beta, kl_estimator=estimator, ref_model=ref, stop_token_ids=(), reward=lambda completions, **kw: [0.0] * len(completions))
+    env = make_env(
+        lm,
+        kl_coef=beta,
+        kl_estimator=estimator,
+        ref_model=ref,
+        stop_token_ids=(),
+        reward=lambda completions, **kw: [0.0] * len(completions),
+    )
     obs, _ = env.reset(seed=1)
     kls = []
     for a in [11, 12, 13, 14, 15]:
@@ -269,7 +317,14 @@ def test_same_seed_identical_episodes(lm):
 def test_vector_env_matches_single_envs_and_autoresets_next_step(lm):
     """Sub-env i of the batched env with seed s is the single env with seed s + i; Gymnasium NEXT_STEP autoreset."""
     model, tok = lm
-    kw = dict(model=model, tokenizer=tok, reward="distinct-2", prompts=PROMPTS, max_prompt_tokens=24, max_new_tokens=3)
+    kw = dict(
+        model=model,
+        tokenizer=tok,
+        reward="distinct-2",
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=3,
+    )
     venv = gym.make_vec("aigc_rl/TokenGeneration-v0", num_envs=3, kl_coef=0.1, **kw)
     assert isinstance(venv.unwrapped, TokenGenerationVectorEnv)
     assert venv.action_space == spaces.MultiDiscrete([model.config.vocab_size] * 3)  # 1-D, start 0 (case E2)
@@ -285,7 +340,10 @@ def test_vector_env_matches_single_envs_and_autoresets_next_step(lm):
         if t == 1:  # autoreset of sub-env 1: action ignored, first obs of the next episode, reward 0
             assert vr[1] == 0.0 and not vterm[1] and not vtrunc[1]
             obs1, info1 = singles[1].reset()
-            assert np.array_equal(vobs["input_ids"][1], obs1["input_ids"]) and vinfo["prompt"][1] == info1["prompt"]
+            assert (
+                np.array_equal(vobs["input_ids"][1], obs1["input_ids"])
+                and vinfo["prompt"][1] == info1["prompt"]
+            )
         for i in range(3):
             if t == 1 and i == 1:
                 continue
@@ -328,8 +386,15 @@ def test_case_e2_actions_validated(lm):
         env.step(env.action_space.n)
     with pytest.raises(TypeError, match="integer"):
         env.step(1.5)
-    venv = TokenGenerationVectorEnv(num_envs=2, model=lm[0], tokenizer=lm[1], reward="distinct-2", prompts=PROMPTS,
-                                    max_prompt_tokens=24, max_new_tokens=5)  # fmt: skip
+    venv = TokenGenerationVectorEnv(
+        num_envs=2,
+        model=lm[0],
+        tokenizer=lm[1],
+        reward="distinct-2",
+        prompts=PROMPTS,
+        max_prompt_tokens=24,
+        max_new_tokens=5,
+    )
     venv.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
         venv.step(np.array([1, 2, 3]))
