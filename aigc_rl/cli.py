@@ -73,7 +73,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .generators.pretrain import pretrain
 
-    out = pretrain(args.kind, data=args.data, output_dir=args.output_dir, epochs=args.epochs, seed=args.seed)
+    out = pretrain(
+        args.kind, data=args.data, output_dir=args.output_dir, epochs=args.epochs, seed=args.seed, overwrite=args.overwrite
+    )
     print(f"aigc-rl pretrain: wrote {out}")
     return 0
 
@@ -113,11 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("runs", nargs="+", help="run directories")
     r.add_argument("--out", required=True, help="output directory")
     pt = sub.add_parser("pretrain", help="train a digits GAN, VAE or classifier (writes safetensors + config.json)")
-    pt.add_argument("kind", choices=["gan", "vae", "classifier"])
+    pt.add_argument("kind", choices=["gan", "vae", "classifier", "judge"], help="judge = the held-out evaluation classifier")
     pt.add_argument("--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files")
     pt.add_argument("--output-dir", required=True)
     pt.add_argument("--epochs", type=int, default=None)
     pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--overwrite", action="store_true", help="replace weights already in --output-dir")
     sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
     sub.add_parser("envs", help="list the registered environment ids")
     return parser
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, ModelNotFoundError, PromptFileError, UnknownRewardError, RunDirError, FileNotFoundError) as e:
+    except (ConfigError, ModelNotFoundError, PromptFileError, UnknownRewardError, RunDirError, FileNotFoundError, FileExistsError) as e:
         print(f"aigc-rl {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
