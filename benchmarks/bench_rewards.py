@@ -8,10 +8,10 @@ Prints one JSON line per reward::
 ``ratio`` = reward throughput / bare-library throughput on the same batch (1.0 = no overhead; the goal for
 model-based rewards is >= 0.95). Completions are ~40 tokens (about 30 words of English built from the shipped
 prompt sets), in groups of 8 per prompt as GRPO samples them. Each timing is the median of ``--repeats`` runs
-after one warm-up call (which loads the models), reward and baseline interleaved. The LM-based rewards (fluency, judge) run SmolLM2-135M on CPU
+(``--model-repeats`` for embedding/classifier rewards, 1 for the LM-based ones) after one warm-up call (which loads the models), reward and baseline interleaved. The LM-based rewards (fluency, judge) run SmolLM2-135M on CPU
 and use ``--lm-n`` completions to keep the run short; the rate is per sample either way.
 
-Run: ``python benchmarks/bench_rewards.py [--n 256] [--lm-n 32] [--repeats 3] [--only bleu,chrf]``.
+Run: ``python benchmarks/bench_rewards.py [--n 256] [--lm-n 16] [--repeats 5] [--model-repeats 3] [--only bleu,chrf]``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ def make_batch(n: int, group: int = 8, seed: int = 0) -> tuple[list[str], list[s
     return completions, prompts, refs
 
 
+MODEL_BASED = ("relevance", "reward-model", "embedding-diversity", "semantic-novelty", "fluency", "judge")
+
+
 def compare(
     fn: Callable[[], Any], base: Callable[[], Any] | None, repeats: int
 ) -> tuple[float, float | None]:
@@ -78,9 +81,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument(
-        "--lm-n", type=int, default=32, help="completions for the SmolLM2-based rewards (CPU is slow)"
+        "--lm-n", type=int, default=16, help="completions for the SmolLM2-based rewards (CPU is slow)"
     )
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of the library-only rewards")
+    ap.add_argument(
+        "--model-repeats", type=int, default=3, help="timed runs of the embedding/classifier rewards"
+    )
     ap.add_argument("--only", default="", help="comma-separated reward names")
     args = ap.parse_args()
 
@@ -131,7 +137,8 @@ def main() -> None:
         model, tok = lm()
         for b in range(0, len(texts), batch):
             enc = tok(texts[b : b + batch], padding=True, return_tensors="pt", padding_side=side)
-            model(**enc).logits[:, -1].float().softmax(-1)
+            keep = {"logits_to_keep": 1} if side == "left" else {}  # as the judge does
+            model(**enc, **keep).logits[:, -1].float().softmax(-1)
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -196,7 +203,12 @@ def main() -> None:
             reward = judge_reward["r"]
         else:
             reward = make(name, **kw)
-        repeats = 2 if name in ("fluency", "judge") else args.repeats
+        if name in ("fluency", "judge"):
+            repeats = 1
+        elif base is not None and name in MODEL_BASED:
+            repeats = args.model_repeats
+        else:
+            repeats = args.repeats
         t, tb = compare(
             lambda reward=reward, c=c, p=p, call_kw=call_kw: reward(c, p, **call_kw), base, repeats
         )

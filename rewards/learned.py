@@ -296,6 +296,9 @@ class Judge(RewardModel):
                 )
             ids.append(sorted(variants))
         self._rating_ids = ids
+        import inspect
+
+        self._keep_last = "logits_to_keep" in inspect.signature(self._model.forward).parameters
 
     def _prompt_text(self, prompt: str, completion: str) -> str:
         tok = self._tokenizer
@@ -331,11 +334,11 @@ class Judge(RewardModel):
             ).to(device)
             mask = enc["attention_mask"]
             positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding: real tokens start at position 0
-            logits = (
-                model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions)
-                .logits[:, -1]
-                .float()
-            )
+            extra = {"logits_to_keep": 1} if self._keep_last else {}  # LM head on the last position only
+            out_logits = model(
+                input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, **extra
+            ).logits
+            logits = out_logits[:, -1].float()
             probs = torch.softmax(logits, dim=-1)
             mass = torch.stack(
                 [probs[:, ids].sum(-1) for ids in self._rating_ids], dim=-1
