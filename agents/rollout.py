@@ -97,19 +97,20 @@ def sample_tokens(
         tokens = logits.argmax(-1)
         logp = torch.log_softmax(logits, -1)
         return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
-    scaled = logits / temperature
-    logp = torch.log_softmax(scaled, -1)
-    filtered = scaled
-    if top_k or top_p < 1.0:
-        from transformers import TopKLogitsWarper, TopPLogitsWarper
+    scaled = logits / temperature if temperature != 1.0 else logits
+    if not top_k and top_p >= 1.0:  # plain sampling: one softmax serves sampling and the log-probs
+        probs = torch.softmax(scaled, -1)
+        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return tokens, probs.gather(-1, tokens[:, None]).squeeze(-1).log()
+    from transformers import TopKLogitsWarper, TopPLogitsWarper
 
-        if top_k:
-            filtered = TopKLogitsWarper(top_k=int(top_k))(None, filtered)
-        if top_p < 1.0:
-            filtered = TopPLogitsWarper(top_p=float(top_p))(None, filtered)
-    probs = torch.softmax(filtered, -1)
-    tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
+    filtered = scaled
+    if top_k:
+        filtered = TopKLogitsWarper(top_k=int(top_k))(None, filtered)
+    if top_p < 1.0:
+        filtered = TopPLogitsWarper(top_p=float(top_p))(None, filtered)
+    tokens = torch.multinomial(torch.softmax(filtered, -1), 1, generator=generator).squeeze(-1)
+    return tokens, torch.log_softmax(scaled, -1).gather(-1, tokens[:, None]).squeeze(-1)
 
 
 class LMRollout:
