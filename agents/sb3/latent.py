@@ -97,7 +97,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 #: Image meaning of the preset names (``--reward quality+creativity`` on the image env).
 IMAGE_PRESETS: dict[str, list[tuple[str, float]]] = {
     "quality": [("target-class", 1.0), ("realism", 5.0)],
-    "creativity": [("image-diversity", 1.0)],
+    "creativity": [("image-diversity", 3.0)],
 }
 
 POLICY_WEIGHTS = "policy.safetensors"
@@ -630,7 +630,7 @@ def train_latent(
         seed: Seeds SB3 (torch, numpy) and the env.
         output_dir: Run directory; default ``runs/latent-image-<generator>-<agent>-seed<seed>``.
         reward: Image reward spec (``None`` = the env default; ``quality`` / ``creativity`` presets mean
-            ``target-class:1+realism:5`` / ``image-diversity:1``).
+            ``target-class:1+realism:5`` / ``image-diversity:3``).
         generator: ``"gan"`` | ``"vae"`` | a model directory.
         n_envs: Sub-environments of the batched env (one generator call per step for all of them).
         resume: Continue the run in ``output_dir`` (policy, optimisers, replay buffer, step count).
@@ -853,7 +853,7 @@ def evaluate_latent(
     run_dir: str | Path,
     n_per_class: int = 100,
     seed: int = 12345,
-    deterministic: bool = False,
+    deterministic: bool = True,
     judge: str = "judge",
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -861,7 +861,9 @@ def evaluate_latent(
 
     Both policies get the same ``n_per_class`` targets per class and the same prior draws ``z0``: the base
     policy uses ``z0`` as its latent (random latents from the prior), the tuned policy acts on the
-    observation built from the target and ``z0`` (sampling its action unless ``deterministic``).
+    observation built from the target and ``z0``. By default the tuned policy acts with its mean action
+    (SB3's ``deterministic=True``, as in ``evaluate_policy``): the variety of its images then comes from
+    ``z0`` in the observation, i.e. the policy is a conditional generator ``(target, z0) -> latent``.
 
     Metrics per policy (``{"mean", "ci95": [lo, hi]}``; normal-approximation intervals over images, Wilson
     interval for ``target-accuracy``):
@@ -881,7 +883,7 @@ def evaluate_latent(
         run_dir: A run directory written by :func:`train_latent`.
         n_per_class: Images per class and policy (>= 2).
         seed: Seed of the evaluation targets/prior draws (independent of training).
-        deterministic: Use the policy's mean action instead of sampling.
+        deterministic: Use the policy's mean action (default) instead of sampling it.
         judge: Judge classifier name or directory.
         progress: tqdm bar over the two policies.
 

@@ -29,7 +29,7 @@ __all__ = [
 #: Default composite reward: quality (reward-classifier probability of the target class), realism (VAE
 #: reconstruction error, minimised, so its weight multiplies ``-mse``) and diversity (distance to recent
 #: samples of the same class).
-DEFAULT_REWARD = "target-class:1+realism:5+image-diversity:1"
+DEFAULT_REWARD = "target-class:1+realism:5+image-diversity:3"
 
 MODES = ("latent", "walk")
 ACTION_MAPPINGS = ("gaussian", "linear")
@@ -306,8 +306,8 @@ class LatentImageEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
     The composite reward (default :data:`DEFAULT_REWARD` = ``target-class:1 + realism:5 +
-    image-diversity:1``): reward-classifier probability of the target class (``[0, 1]``), minus 5 × the VAE
-    reconstruction MSE, plus the mean RMS distance (``[0, 1]``) to the last ``memory_size`` images generated
+    image-diversity:3``): reward-classifier probability of the target class (``[0, 1]``), minus 5 × the VAE
+    reconstruction MSE, plus 3 × the mean RMS distance (``[0, 1]``) to the last ``memory_size`` images generated
     for the same class. ``info["rewards"]`` holds each component's raw value and weighted contribution,
     ``info["image"]`` the image (float32 ``(H, W)`` in ``[0, 1]``), ``info["latent"]`` and ``info["target"]``.
 

@@ -197,7 +197,7 @@ def test_ppo_minibatch_of_one_is_rejected_up_front(tmp_path: Path):
     assert image_reward_pairs("quality+creativity:2") == [
         ("target-class", 1.0),
         ("realism", 5.0),
-        ("image-diversity", 2.0),
+        ("image-diversity", 6.0),
     ]
 
 
@@ -219,3 +219,22 @@ def test_evaluate_writes_eval_json_and_grids(tmp_path: Path):
     lines = (run / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 80
     assert saved["reference"]["diversity_real"]["mean"] > 0.2
+
+
+def test_train_from_the_cli_config_and_walk_mode(tmp_path: Path):
+    """``aigc-rl train --env aigc_rl/LatentImage-v0`` passes a TrainConfig; its config.yaml round-trips."""
+    from aigc_rl.config import TrainConfig
+
+    cfg = TrainConfig(
+        env="aigc_rl/LatentImage-v0", agent="a2c", max_steps=16, n_envs=4, output_dir=str(tmp_path / "c")
+    )
+    run = train_latent(
+        cfg, hyperparameters=TINY["a2c"], env_kwargs={"mode": "walk", "walk_steps": 2}, progress=False
+    )
+    raw = yaml.safe_load((run / "config.yaml").read_text())
+    assert raw["kind"] == "image" and raw["agent"] == "a2c" and raw["max_steps"] == 16
+    assert raw["reward"] == "target-class:1+realism:5+image-diversity:3"  # 'quality+creativity' for images
+    again = TrainConfig.from_yaml(run / "config.yaml")
+    assert again.kind == "image" and again.n_envs == 4
+    out = evaluate_latent(run, n_per_class=2, progress=False)
+    assert out["n_prompts"] == 20
