@@ -134,6 +134,11 @@ def test_idx_reader_and_local_mnist(tmp_path: Path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
     with pytest.raises(ValueError, match="not an IDX file"):
         read_idx(tmp_path / "bad")
+    # a GAN trains on the local 28x28 files (one tiny epoch) and records where the data came from
+    out = pretrain("gan", tmp_path, tmp_path / "gan28", epochs=1, seed=0, progress=False)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"] == "mnist" and cfg["arch"]["image_shape"] == [28, 28] and cfg["n_train"] == 6
+    assert load_model(out).generate(torch.zeros(2, 8)).shape == (2, 28, 28)
     trunc = tmp_path / "trunc"
     trunc.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + b"\x00" * 3)
     with pytest.raises(ValueError, match="header says"):
