@@ -111,7 +111,7 @@ def generate_completions(
 
 
 def _score_policy(task: Any, indices: list[int], completions: list[list[str]]) -> tuple[dict[str, list[float]], list[dict]]:
-    flat_idx = [i for i, cs in zip(indices, completions) for _ in cs]
+    flat_idx = [i for i, cs in zip(indices, completions, strict=True) for _ in cs]
     flat = [c for cs in completions for c in cs]
     groups = [g for g, cs in enumerate(completions) for _ in cs]
     total, comps = task.score(flat_idx, flat, group_ids=groups)
@@ -180,25 +180,15 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
     from peft import PeftModel
     from tqdm.auto import tqdm
 
-    from .envs.text.completion import TextTask
     from .models import load_causal_lm
-    from .rewards.composite import make_composite
-    from .train import _reward_kwargs
+    from .train import make_reward, make_text_task
 
     n_prompts = n_prompts or cfg.eval_prompts
     samples = samples or cfg.eval_samples
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
     model, tokenizer = load_causal_lm(cfg.model, device=device)
-    reward = make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=_reward_kwargs(cfg))
-    task = TextTask(
-        task=cfg.task,
-        prompts=cfg.prompts,
-        split="eval",
-        reward=reward,
-        tokenizer=tokenizer,
-        max_prompt_tokens=cfg.max_prompt_tokens,
-        max_new_tokens=cfg.max_new_tokens,
-    )
+    reward = make_reward(cfg)
+    task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
     policy = PeftModel.from_pretrained(model, str(adapter))

@@ -54,12 +54,28 @@ def _last_checkpoint(run_dir: Path) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
-def _reward_kwargs(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-    from aigc_rl.rewards.composite import parse_spec
+def make_reward(cfg: TrainConfig) -> Any:
+    """The run's composite reward; the fluency reward's reference LM is the run's own base model (a frozen copy)."""
+    from aigc_rl.rewards.composite import make_composite, parse_spec
 
     names = [n for n, _ in parse_spec(cfg.reward)]
-    # The fluency reward's reference LM is the run's own base model (a separate, frozen copy).
-    return {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    kwargs = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
+
+
+def make_text_task(cfg: TrainConfig, tokenizer: Any, split: str, reward: Any) -> Any:
+    """The run's :class:`~aigc_rl.envs.text.completion.TextTask` for ``split`` ("train" or "eval")."""
+    from aigc_rl.envs.text.completion import TextTask
+
+    return TextTask(
+        task=cfg.task,
+        prompts=cfg.prompts,
+        split=split,
+        reward=reward,
+        tokenizer=tokenizer,
+        max_prompt_tokens=cfg.max_prompt_tokens,
+        max_new_tokens=cfg.max_new_tokens,
+    )
 
 
 def run_train(cfg: TrainConfig) -> Path:
@@ -80,12 +96,10 @@ def run_train(cfg: TrainConfig) -> Path:
     import torch
     from transformers import set_seed
 
-    from aigc_rl.envs.text.completion import TextTask
     from aigc_rl.models import load_causal_lm
-    from aigc_rl.rewards.composite import make_composite
 
     # Build everything that can fail on bad input before touching the run directory.
-    reward = make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=_reward_kwargs(cfg))
+    reward = make_reward(cfg)
     from aigc_rl.prompts import load_prompts
 
     load_prompts(cfg.prompts or cfg.task, "train")
@@ -101,15 +115,7 @@ def run_train(cfg: TrainConfig) -> Path:
     if is_main_process():
         cfg.save(run_dir / "config.yaml")
     model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
-    task = TextTask(
-        task=cfg.task,
-        prompts=cfg.prompts,
-        split="train",
-        reward=reward,
-        tokenizer=tokenizer,
-        max_prompt_tokens=cfg.max_prompt_tokens,
-        max_new_tokens=cfg.max_new_tokens,
-    )
+    task = make_text_task(cfg, tokenizer, "train", reward)
     from aigc_rl.agents.trl.trainer import build_trainer
 
     trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)

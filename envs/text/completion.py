@@ -11,6 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from aigc_rl.prompts import load_prompts
+from aigc_rl.envs.text._common import resolve_reward
 from aigc_rl.rewards import RewardModel, make_composite
 
 __all__ = ["TextCompletionEnv", "TextCompletionVectorEnv", "TextTask"]
@@ -69,7 +70,9 @@ class TextTask:
             tokenizer = AutoTokenizer.from_pretrained(resolve_model(model if isinstance(model, str) else DEFAULT_MODEL))
         self.tokenizer = tokenizer
         self.reward: RewardModel = (
-            make_composite(reward, normalize=normalize, reward_kwargs=reward_kwargs) if isinstance(reward, str) else reward
+            make_composite(reward, normalize=normalize, reward_kwargs=reward_kwargs)
+            if isinstance(reward, str)
+            else resolve_reward(reward)  # a plain callable gets the output validation of case A1
         )
         self.max_prompt_tokens = int(max_prompt_tokens)
         self.max_new_tokens = int(max_new_tokens)
