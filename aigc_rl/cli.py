@@ -48,8 +48,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from .config import ConfigError
     from .evaluation import evaluate_run
 
+    for flag, v in (("--n-prompts", args.n_prompts), ("--samples", args.samples)):
+        if v is not None and v < 1:
+            raise ConfigError(f"{flag} must be an integer >= 1, got {v}")
     out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples)
     base, tuned = out["policies"].get("base", {}), out["policies"].get("tuned", {})
     print(f"aigc-rl eval: {out['n_prompts']} held-out prompts")
@@ -65,14 +69,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import render_report
 
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--out {out_dir} is a file; pass a directory for report.html, report.md, report.json")
     render_report([Path(r) for r in args.runs], out_dir)
     print(f"aigc-rl report: wrote {out_dir / 'report.html'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}")
     return 0
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from .config import ConfigError
     from .generators.pretrain import pretrain
 
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs must be an integer >= 1, got {args.epochs}")
     out = pretrain(
         args.kind, data=args.data, output_dir=args.output_dir, epochs=args.epochs, seed=args.seed, overwrite=args.overwrite
     )

@@ -103,12 +103,32 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive number, got {v!r}")
         if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
             raise ConfigError(f"beta must be a number >= 0, got {self.beta!r}")
+        self._validate_reward()
         if self.normalize not in ("none", "batch", "group"):
             raise ConfigError(f"normalize must be none, batch or group, got {self.normalize!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: pick one")
+
+    def _validate_reward(self) -> None:
+        # Parse the spec here so that a bad weight or an empty item is a ConfigError (exit 2), not a traceback.
+        if not isinstance(self.reward, str) or not self.reward.strip():
+            raise ConfigError(
+                f"reward must be a spec string such as 'quality+creativity' or 'relevance:1.0,distinct-2:0.5', "
+                f"got {self.reward!r} (--reward)"
+            )
+        try:
+            if self.kind == "image":
+                from aigc_rl.agents.sb3.latent import image_reward_pairs
+
+                image_reward_pairs(self.reward)
+            else:
+                from aigc_rl.rewards.composite import parse_spec
+
+                parse_spec(self.reward)
+        except ValueError as e:
+            raise ConfigError(f"{e} (--reward)") from None
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
@@ -146,10 +166,15 @@ class TrainConfig:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
+        if not p.is_file():
+            raise ConfigError(f"config file {p} is a directory, not a YAML file; pass e.g. configs/quality.yaml")
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+            what = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+            raise ConfigError(f"config file {where}: not valid YAML ({what}); fix the file or drop --config") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {p} must hold a mapping of field: value, got {type(data).__name__}")
         data = {k: v for k, v in data.items() if k not in ("kind", "saved_at")}

@@ -61,6 +61,9 @@ def _read_text(path: Path) -> str:
     if path.is_dir():
         raise PromptFileError(f"prompt file {path} is a directory; pass a .jsonl, .csv or .txt file")
     data = path.read_bytes()
+    if b"\x00" in data:  # valid UTF-8 but not text: a binary file passed by mistake
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise PromptFileError(f"{path}:{line}: holds NUL bytes (a binary file?); pass a .jsonl, .csv or .txt file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import RewardModel, group_indices, validate_rewards
-from .registry import make, names
+from .registry import UnknownRewardError, make, names
 
 __all__ = ["CompositeReward", "PRESETS", "parse_spec", "make_composite", "NORMALIZATIONS"]
 
@@ -189,6 +189,12 @@ def make_composite(
     unknown = [k for k in reward_kwargs if k not in dict(pairs)]
     if unknown:
         raise ValueError(f"reward_kwargs for {unknown} but the spec has only {[p for p, _ in pairs]}")
+    for name, _ in pairs:  # a spec also takes presets: list them with the rewards
+        if name not in names() and ":" not in name:
+            raise UnknownRewardError(
+                f"unknown reward {name!r}; available: {', '.join(names())}; presets: {', '.join(PRESETS)} (or a "
+                "dotted path 'pkg.module:factory')"
+            )
     comps = [(make(name, **dict(reward_kwargs.get(name, {}))), w) for name, w in pairs]
     return CompositeReward(comps, normalize=normalize)
 

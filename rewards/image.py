@@ -72,7 +72,8 @@ def as_images(images: Any) -> torch.Tensor:
         lo, hi = (float(v) for v in torch.aminmax(t))
         if not (lo >= -1e-4 and hi <= 1 + 1e-4):  # also catches NaN (comparisons with NaN are False) and inf
             if not bool(torch.isfinite(t).all()):
-                raise ValueError("images contain NaN or inf pixels")
+                i = int((~torch.isfinite(t)).flatten(1).any(1).nonzero()[0])
+                raise ValueError(f"images contain NaN or inf pixels (first at image index {i})")
             raise ValueError(
                 f"image pixels must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]; rescale "
                 "(e.g. (x + 1) / 2 for tanh outputs, x / 255 for uint8)"
@@ -156,8 +157,13 @@ class ImageRewardModel(RewardModel):
             TypeError / ValueError: see :func:`as_images`; prompts of the wrong length.
             RewardOutputError: wrong number of values or a non-finite value (names the reward and the index).
         """
-        images = as_images(completions)
+        try:
+            images = as_images(completions)
+        except ValueError as e:  # name the reward, as for bad outputs (case A1)
+            raise ValueError(f"reward {self.name!r}: {e}") from None
         n = len(images)
+        if n == 0:  # an empty batch scores nothing (case B1); metrics need not handle zero images
+            return np.zeros(0, dtype=np.float64)
         if prompts is not None and len(prompts) != n:
             raise ValueError(
                 f"reward {self.name!r}: got {n} images but {len(prompts)} prompts; pass one per image"

@@ -707,6 +707,20 @@ def train_latent(
     from aigc_rl.rewards.composite import make_composite
 
     reward_model = make_composite(pairs)
+    from aigc_rl.rewards.base import FunctionReward, RewardModel
+    from aigc_rl.rewards.image import ImageRewardModel
+
+    text_only = [  # rewards that turn completions into text cannot score images: refuse before writing anything
+        r.name for r, _ in reward_model.components
+        if not isinstance(r, (ImageRewardModel, FunctionReward)) and type(r).raw is RewardModel.raw
+    ]
+    if text_only:
+        from aigc_rl.config import ConfigError
+
+        raise ConfigError(
+            f"reward {', '.join(map(repr, text_only))} scores text, not images; image runs take target-class, realism, "
+            "image-diversity, class-coverage, image-novelty (--reward)"
+        )
     task = LatentImageTask(generator=generator, reward=reward_model, device="cpu", **ekw)
     venv = LatentVecEnv(LatentImageVectorEnv(n_envs, latent_task=task))
 

@@ -39,6 +39,31 @@ def _erfinv(x: np.ndarray) -> np.ndarray:
     return torch.special.erfinv(torch.from_numpy(np.asarray(x, dtype=np.float64))).numpy()
 
 
+def _as_image_reward(reward: Any) -> RewardModel:
+    """A reward model as given, or a plain callable ``f(images, prompts=None, **kw) -> N values`` wrapped so that
+    its output is validated like every reward's (case A1: wrong count or NaN is an error naming it).
+
+    Raises:
+        TypeError: neither a reward model nor a callable.
+    """
+    if isinstance(reward, RewardModel):
+        return reward
+    if not callable(reward):
+        raise TypeError(
+            f"reward must be a spec string like 'target-class+realism:5', a RewardModel or a callable, got "
+            f"{type(reward).__name__}"
+        )
+    from aigc_rl.rewards.image import ImageRewardModel
+
+    class _FunctionImageReward(ImageRewardModel):
+        def score(self, completions: Any, prompts: Any = None, **kwargs: Any) -> Any:
+            return reward(completions, prompts=prompts, **kwargs)
+
+    wrapped = _FunctionImageReward()
+    wrapped.name = getattr(reward, "__name__", type(reward).__name__)  # type: ignore[misc]
+    return wrapped
+
+
 class LatentImageTask:
     """Generator, reward model, latent mapping and sample memory shared by the single and the batched env.
 
@@ -116,7 +141,7 @@ class LatentImageTask:
         self.reward: RewardModel = (
             make_composite(reward, normalize=normalize, reward_kwargs=reward_kwargs)
             if isinstance(reward, str)
-            else reward
+            else _as_image_reward(reward)
         )
         self.reward_spec = (
             reward if isinstance(reward, str) else getattr(reward, "name", type(reward).__name__)

@@ -10,8 +10,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from aigc_rl.prompts import load_prompts
 from aigc_rl.envs.text._common import resolve_reward
+from aigc_rl.prompts import load_prompts
 from aigc_rl.rewards import RewardModel, make_composite
 
 __all__ = ["TextCompletionEnv", "TextCompletionVectorEnv", "TextTask"]
