@@ -153,14 +153,19 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
         FileNotFoundError: the run directory, its ``config.yaml`` or its adapter is missing (the message says
             which and how to produce it).
     """
-    from .config import TrainConfig
+    from .config import ConfigError, TrainConfig
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} holds no config.yaml: is it a run directory written by `aigc-rl train`?")
     import yaml
 
-    raw = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    try:
+        raw = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{run_dir / 'config.yaml'} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{run_dir / 'config.yaml'} must hold a mapping of field: value (a run config), got {type(raw).__name__}")
     if raw.get("kind") == "image":
         from aigc_rl.agents.sb3.latent import evaluate_latent
 

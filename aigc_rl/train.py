@@ -103,6 +103,9 @@ def run_train(cfg: TrainConfig) -> Path:
     from aigc_rl.prompts import load_prompts
 
     load_prompts(cfg.prompts or cfg.task, "train")
+    from aigc_rl.models import resolve_model
+
+    resolve_model(cfg.model)  # a missing model fails here, before the run directory is touched
     run_dir = prepare_run_dir(cfg)
     resume_from = _last_checkpoint(run_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:
