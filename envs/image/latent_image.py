@@ -35,10 +35,6 @@ MODES = ("latent", "walk")
 ACTION_MAPPINGS = ("gaussian", "linear")
 
 
-def _erfinv(x: np.ndarray) -> np.ndarray:
-    return torch.special.erfinv(torch.from_numpy(np.asarray(x, dtype=np.float64))).numpy()
-
-
 def _as_image_reward(reward: Any) -> RewardModel:
     """A reward model as given, or a plain callable ``f(images, prompts=None, **kw) -> N values`` wrapped so that
     its output is validated like every reward's (case A1: wrong count or NaN is an error naming it).
@@ -181,12 +177,12 @@ class LatentImageTask:
 
     def action_to_latent(self, actions: np.ndarray) -> np.ndarray:
         """Map actions in ``[-1, 1]^d`` (clipped) to latents in ``[-B, B]^d`` (``latent`` mode), float32."""
-        a = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+        a = torch.from_numpy(np.array(actions, dtype=np.float32)).clamp_(-1.0, 1.0)
         if self.action_mapping == "linear":
-            z = self.latent_bound * a
+            z = a.mul_(self.latent_bound)
         else:
-            z = math.sqrt(2.0) * _erfinv(a * self._erf_b)
-        return np.clip(z, -self.latent_bound, self.latent_bound).astype(np.float32)
+            z = torch.special.erfinv(a.mul_(self._erf_b)).mul_(math.sqrt(2.0))
+        return z.clamp_(-self.latent_bound, self.latent_bound).numpy()
 
     def latent_to_action(self, z: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`action_to_latent` (for latents inside ``[-B, B]``)."""
@@ -279,7 +275,8 @@ class LatentImageTask:
             for rm, w in self._fast:
                 x = rm.raw_array(x_img, None, **kwargs)
                 contrib = (-w if rm.direction == "minimize" else w) * x
-                total += np.nan_to_num(contrib, nan=0.0)
+                na = np.isnan(contrib)
+                total += np.where(na, 0.0, contrib) if na.any() else contrib
                 comps[rm.name] = x
                 comps[f"{rm.name}/weighted"] = contrib
             rewards = total

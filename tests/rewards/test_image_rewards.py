@@ -84,7 +84,12 @@ def test_realism_vae_is_minimised_reconstruction_mse_and_prefers_digits_to_noise
     r = make("realism")
     assert r.direction == "minimize"
     with torch.no_grad():
-        mse = ((vae.reconstruct(torch.from_numpy(x[:4])) - torch.from_numpy(x[:4])) ** 2).flatten(1).mean(1).numpy()
+        mse = (
+            ((vae.reconstruct(torch.from_numpy(x[:4])) - torch.from_numpy(x[:4])) ** 2)
+            .flatten(1)
+            .mean(1)
+            .numpy()
+        )
     assert r.raw(x[:4]) == pytest.approx(mse.tolist(), rel=1e-5)
     assert r(x[:4]) == pytest.approx((-mse).tolist(), rel=1e-5)  # __call__ flips the sign
     noise = np.random.default_rng(0).random((4, 8, 8), dtype=np.float32)
