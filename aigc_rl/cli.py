@@ -61,7 +61,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for k in tuned:
         fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
         print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
-    print(f"aigc-rl eval: wrote {Path(args.run) / 'eval.json'} and the report (report.md, report.html)")
+    print(f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}")
     return 0
 
 

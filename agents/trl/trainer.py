@@ -59,8 +59,8 @@ class MetricsLogger(TrainerCallback):
         self.path = Path(path)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 (TrainerCallback API)
-        if not state.is_world_process_zero or not logs:
-            return
+        if not state.is_world_process_zero or not logs or "train_runtime" in logs:
+            return  # the end-of-training summary goes to train_summary.json, not to the per-step log
         rec = {"step": int(state.global_step)}
         rec.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str))})
         with self.path.open("a", encoding="utf-8") as f:
