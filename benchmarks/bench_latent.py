@@ -6,7 +6,9 @@ top of the two network calls it cannot avoid. Measured for the ``target-class`` 
 networks) and, for information, the default composite reward (adds the VAE realism pass and pairwise
 distances for diversity). Prints one JSON object.
 
-Usage: ``python benchmarks/bench_latent.py [--batch 1024] [--seconds 3]``
+Method: the bare forward and each env's ``step`` are called in turn, one call each, ``--pairs`` times, and the
+ratio of median call times is reported, so that load from other processes on a shared machine affects both
+sides alike. Usage: ``python benchmarks/bench_latent.py [--batch 256 1024] [--pairs 400]``
 """
 
 from __future__ import annotations
@@ -22,25 +24,32 @@ from aigc_rl.envs.image.latent_image import DEFAULT_REWARD, LatentImageVectorEnv
 from aigc_rl.generators import load_model
 
 
-def _rate(fn, n_items: int, seconds: float) -> float:
-    fn()  # warm-up
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        reps += 1
-    return reps * n_items / (time.perf_counter() - t0)
+def _paired(fns: dict[str, object], pairs: int) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved one by one (load drift hits all alike)."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for f in fns.values():
+        f()  # warm-up
+    for _ in range(pairs):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
-    p.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
-    p.add_argument("--rounds", type=int, default=5, help="alternating measurements; medians are reported")
+    p.add_argument("--pairs", type=int, default=400, help="interleaved calls of each; medians are reported")
     p.add_argument("--generator", default="gan")
     a = p.parse_args()
     torch.manual_seed(0)
     gen, clf = load_model(a.generator), load_model("classifier")
-    out: dict[str, object] = {"generator": a.generator, "torch_threads": torch.get_num_threads(), "results": []}
+    out: dict[str, object] = {
+        "generator": a.generator,
+        "torch_threads": torch.get_num_threads(),
+        "results": [],
+    }
     for n in a.batch:
         rng = np.random.default_rng(0)
         actions = rng.uniform(-1, 1, size=(n, gen.latent_dim)).astype(np.float32)
@@ -52,23 +61,16 @@ def main() -> None:
                 p = torch.softmax(clf(gen.generate(z)), -1)
                 p.gather(1, targets[:, None])
 
-        envs = {}
+        fns: dict[str, object] = {"bare": bare}
         for label, reward in (("target-class", "target-class"), ("default", DEFAULT_REWARD)):
-            envs[label] = LatentImageVectorEnv(n, generator=a.generator, reward=reward)
-            envs[label].reset(seed=0)
-        rates: dict[str, list[float]] = {"bare": [], **{k: [] for k in envs}}
-        ratios: dict[str, list[float]] = {k: [] for k in envs}
-        for _ in range(a.rounds):  # alternate, so that load from other processes hits both sides alike
-            b = _rate(bare, n, a.seconds)
-            rates["bare"].append(b)
-            for label, venv in envs.items():
-                r = _rate(lambda venv=venv, actions=actions: venv.step(actions), n, a.seconds)
-                rates[label].append(r)
-                ratios[label].append(r / b)
-        row: dict[str, object] = {"batch": n, "bare_forward_steps_per_s": round(float(np.median(rates["bare"])), 1)}
-        for label in envs:
-            row[f"env_steps_per_s[{label}]"] = round(float(np.median(rates[label])), 1)
-            row[f"ratio[{label}]"] = round(float(np.median(ratios[label])), 3)
+            venv = LatentImageVectorEnv(n, generator=a.generator, reward=reward)
+            venv.reset(seed=0)
+            fns[label] = lambda venv=venv, actions=actions: venv.step(actions)
+        med = _paired(fns, a.pairs)
+        row: dict[str, object] = {"batch": n, "bare_forward_steps_per_s": round(n / med["bare"], 1)}
+        for label in ("target-class", "default"):
+            row[f"env_steps_per_s[{label}]"] = round(n / med[label], 1)
+            row[f"ratio[{label}]"] = round(med["bare"] / med[label], 3)
         out["results"].append(row)
     out["goal"] = "ratio[target-class] >= 0.8"
     print(json.dumps(out))

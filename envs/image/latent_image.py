@@ -167,13 +167,14 @@ class LatentImageTask:
 
     # ---- latents -------------------------------------------------------------------------------------------
     def sample_prior(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` standard-normal latents truncated to ``[-B, B]`` (by resampling), float32 ``(n, latent_dim)``."""
-        z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
-        bad = np.abs(z) > self.latent_bound
-        while bad.any():
-            z[bad] = rng.standard_normal(int(bad.sum()), dtype=np.float32)
-            bad = np.abs(z) > self.latent_bound
-        return z
+        """``n`` standard-normal latents truncated to ``[-B, B]``, float32 ``(n, latent_dim)``.
+
+        Inverse-CDF sampling: ``z = sqrt(2) erfinv(u * erf(B / sqrt(2)))`` with ``u ~ U(-1, 1)`` is exactly
+        ``N(0, 1)`` conditioned on ``|z| <= B`` (the same map as the ``gaussian`` action mapping).
+        """
+        u = torch.from_numpy(rng.random((n, self.latent_dim), dtype=np.float32)).mul_(2.0).sub_(1.0)
+        z = torch.special.erfinv(u.mul_(self._erf_b)).mul_(math.sqrt(2.0))
+        return z.clamp_(-self.latent_bound, self.latent_bound).numpy()
 
     def action_to_latent(self, actions: np.ndarray) -> np.ndarray:
         """Map actions in ``[-1, 1]^d`` (clipped) to latents in ``[-B, B]^d`` (``latent`` mode), float32."""
