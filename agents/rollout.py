@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from aigc_rl.envs.text._common import CachedLM
 
 __all__ = ["Episode", "RolloutResult", "LMRollout", "sample_tokens"]

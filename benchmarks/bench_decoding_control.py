@@ -53,9 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from aigc_rl.envs.text.decoding_control import DecodingControlEnv
-
     import aigc_rl  # noqa: F401
+    from aigc_rl.envs.text.decoding_control import DecodingControlEnv
     from aigc_rl.models import load_causal_lm
 
     t_start = time.perf_counter()

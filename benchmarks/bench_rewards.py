@@ -92,10 +92,11 @@ def main() -> None:
 
     import sacrebleu
     import torch
+    from rouge_score import rouge_scorer
+
     from aigc_rl.rewards import make
     from aigc_rl.rewards._builtin import TEXT_REWARDS
     from aigc_rl.rewards.quality import default_embedding_model, load_sentence_transformer
-    from rouge_score import rouge_scorer
 
     comps, prompts, refs = make_batch(args.n)
     lm_comps, lm_prompts = comps[: args.lm_n], prompts[: args.lm_n]

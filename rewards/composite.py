@@ -144,7 +144,7 @@ class CompositeReward(RewardModel):
             any_ok |= ok
             comps[reward.name] = raw
             comps[f"{reward.name}/weighted"] = [float(v) if not np.isnan(v) else None for v in contrib]
-        out = [float(t) if ok else None for t, ok in zip(total, any_ok)]
+        out = [float(t) if ok else None for t, ok in zip(total, any_ok, strict=True)]
         self.last_components = comps
         return validate_rewards(self.name, out, n), comps
 

@@ -97,7 +97,7 @@ class Relevance(RewardModel):
         c_emb = emb[len(uniq) :]
         where = {p: i for i, p in enumerate(uniq)}
         sims = np.einsum("ij,ij->i", p_emb[[where[p] for p in prompts]], c_emb)
-        return [0.0 if not c.strip() else float(s) for c, s in zip(completions, sims)]
+        return [0.0 if not c.strip() else float(s) for c, s in zip(completions, sims, strict=True)]
 
 
 class Fluency(RewardModel):

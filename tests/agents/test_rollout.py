@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from aigc_rl.agents.rollout import LMRollout, sample_tokens
 from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv

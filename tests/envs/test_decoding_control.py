@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
+
 from aigc_rl.envs.text._common import PromptEncoder, tiny_lm
 from aigc_rl.envs.text.decoding_control import DEFAULT_RANGES, DecodingControlEnv, sample_group
-from gymnasium import spaces
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra"]
 

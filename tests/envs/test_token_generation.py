@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from aigc_rl.envs.text._common import CachedLM, PromptEncoder, kl_penalty_terms, tiny_lm
-from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
-from aigc_rl.rewards.base import FunctionReward
 from gymnasium import spaces
 
 import aigc_rl  # noqa: F401  (registers the ids)
+from aigc_rl.envs.text._common import CachedLM, PromptEncoder, kl_penalty_terms, tiny_lm
+from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
+from aigc_rl.rewards.base import FunctionReward
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 

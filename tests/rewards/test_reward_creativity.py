@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import sacrebleu
+
 from aigc_rl.rewards import make
 from aigc_rl.rewards.creativity import distinct_n_corpus
 from aigc_rl.rewards.diversity import load_corpus

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_causal_lm, make_classifier, make_tokenizer
+
 from aigc_rl.rewards import UnknownRewardError, evaluate_module_path
 from aigc_rl.rewards._builtin import TEXT_REWARDS
 from aigc_rl.rewards.adapters import SHIPPED_MODULES_DIR, module_source
-from conftest import make_causal_lm, make_classifier, make_tokenizer
 
 # Runs in a fresh interpreter with HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 and every socket call refused, so a
 # network attempt anywhere (evaluate, datasets, huggingface_hub) is recorded instead of hanging.

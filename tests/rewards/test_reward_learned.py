@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_causal_lm, make_classifier, make_tokenizer
+
 from aigc_rl.rewards import make
 from aigc_rl.rewards.learned import DEFAULT_JUDGE_TEMPLATE
-from conftest import make_causal_lm, make_classifier, make_tokenizer
 
 TEXTS = ["the cat sat on the mat .", "a dog ran", "happy day in the park with the sun"]
 

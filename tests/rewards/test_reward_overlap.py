@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sacrebleu
+from rouge_score import rouge_scorer
+
 from aigc_rl.rewards import make
 from aigc_rl.rewards.overlap import pick_bleu_tokenizer, reference_lists
-from rouge_score import rouge_scorer
 
 # The example system output and two reference streams from sacrebleu's README ("Using SacreBLEU from Python").
 SYS = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]

@@ -9,8 +9,9 @@ import textwrap
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
-import aigc_rl.rewards.registry as registry
 import pytest
+
+import aigc_rl.rewards.registry as registry
 from aigc_rl.rewards import RewardModel, RewardOutputError, make, make_composite, names
 from aigc_rl.rewards._builtin import BUILTIN_CLASSES, TEXT_REWARDS
 

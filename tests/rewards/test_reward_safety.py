@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aigc_rl.rewards import PRESETS, make, make_composite
 from aigc_rl.rewards.safety import default_harm_terms, normalize_for_matching
 

@@ -6,10 +6,11 @@ import math
 
 import pytest
 import torch
-from aigc_rl.rewards import FunctionReward, RewardOutputError, make, make_composite
-from aigc_rl.rewards._builtin import TEXT_REWARDS
 from conftest import make_causal_lm, make_classifier, make_tokenizer
 from datasets import Dataset
+
+from aigc_rl.rewards import FunctionReward, RewardOutputError, make, make_composite
+from aigc_rl.rewards._builtin import TEXT_REWARDS
 
 trl = pytest.importorskip("trl")
 
