@@ -142,6 +142,9 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["kind"] = self.kind
         d["output_dir"] = str(self.resolved_output_dir())
+        if self.kind == "image":  # the language-model fields do not apply to an image run
+            d["model"] = f"{self.generator} (digits)" if self.generator in ("gan", "vae") else self.generator
+            d["task"] = "digits"
         return d
 
     def save(self, path: Path) -> None:
