@@ -189,7 +189,12 @@ def pretrain(
         with torch.no_grad():
             metrics["recon_mse"] = round(float(((model.reconstruct(x) - x) ** 2).mean()), 6)
 
-    extra = {k: hp[k] for k in ("latent_dim", "arch", "split") if k in hp}
+    # options that differ from the kind's defaults (the defaults are implied by the command)
+    extra = {
+        k: hp[k]
+        for k in ("latent_dim", "arch", "split", "batch_size", "lr")
+        if k in hp and hp[k] != DEFAULTS[kind][k]
+    }
     record = {
         "trained_as": kind,
         "data": dataset_name(data_s),
@@ -222,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latent-dim", type=int, default=None)
     p.add_argument("--arch", choices=("mlp", "cnn"), default=None)
     p.add_argument("--split", choices=("all", "a", "b"), default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
@@ -236,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         latent_dim=a.latent_dim,
         arch=a.arch,
         split=a.split,
+        batch_size=a.batch_size,
+        lr=a.lr,
     )
     cfg = json.loads((out / CONFIG).read_text(encoding="utf-8"))
     print(json.dumps({"output_dir": str(out), "metrics": cfg["metrics"]}))
