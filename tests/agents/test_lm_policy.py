@@ -17,12 +17,7 @@ from aigc_rl.envs.wrappers import TokenizeObservation
 PROMPTS = ["write a slogan", "the cat sat", "zebra"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def e_reward(completions, prompts=None, **kw):

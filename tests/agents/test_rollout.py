@@ -13,12 +13,7 @@ from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerati
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

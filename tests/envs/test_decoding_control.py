@@ -13,12 +13,7 @@ from aigc_rl.envs.text.decoding_control import DEFAULT_RANGES, DecodingControlEn
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

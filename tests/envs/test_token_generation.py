@@ -18,13 +18,7 @@ from aigc_rl.rewards.base import FunctionReward
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: thread start-up dominates on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
