@@ -30,8 +30,12 @@ PRESETS: dict[str, list[tuple[str, float]]] = {
 NORMALIZATIONS = ("none", "batch", "group")
 
 
-def parse_spec(spec: str) -> list[tuple[str, float]]:
+def parse_spec(spec: str, presets: dict[str, list[tuple[str, float]]] | None = None) -> list[tuple[str, float]]:
     """Parse a reward spec into ``[(component name, weight)]`` with presets expanded.
+
+    Args:
+        spec: See the module docstring.
+        presets: Preset name -> components; default :data:`PRESETS` (text). The image agents pass their own.
 
     Raises:
         ValueError: empty spec, a weight that is not a finite number, or a component named twice.
@@ -51,7 +55,8 @@ def parse_spec(spec: str) -> list[tuple[str, float]]:
             raise ValueError(f"weight {w!r} of {name!r} in reward spec {spec!r} is not a number") from None
         if not math.isfinite(weight):
             raise ValueError(f"weight of {name!r} in reward spec {spec!r} must be finite, got {weight}")
-        parts = [(c, cw * weight) for c, cw in PRESETS[name]] if name in PRESETS else [(name, weight)]
+        presets = PRESETS if presets is None else presets
+        parts = [(c, cw * weight) for c, cw in presets[name]] if name in presets else [(name, weight)]
         for c, cw in parts:
             if c in out:
                 raise ValueError(f"reward {c!r} appears twice in spec {spec!r}")

@@ -127,31 +127,11 @@ def image_reward_pairs(spec: str | None) -> list[tuple[str, float]]:
     from aigc_rl.rewards.composite import parse_spec
 
     spec = DEFAULT_REWARD if spec is None else spec
-    out: dict[str, float] = {}
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"empty reward spec; use e.g. {DEFAULT_REWARD!r}")
-    for item in spec.replace(",", "+").split("+"):
-        name, _, w = item.strip().partition(":")
-        name = name.strip()
-        if name == "safety":
-            raise ValueError(
-                "the 'safety' preset has no image reward; use target-class, realism, image-diversity, class-coverage, image-novelty"
-            )
-        if name in IMAGE_PRESETS:
-            try:
-                weight = float(w) if w.strip() else 1.0
-            except ValueError:
-                raise ValueError(
-                    f"weight {w!r} of {name!r} in reward spec {spec!r} is not a number"
-                ) from None
-            parts = [(c, cw * weight) for c, cw in IMAGE_PRESETS[name]]
-        else:
-            parts = parse_spec(item.strip())
-        for c, cw in parts:
-            if c in out:
-                raise ValueError(f"reward {c!r} appears twice in spec {spec!r}")
-            out[c] = cw
-    return list(out.items())
+    if isinstance(spec, str) and any(i.partition(":")[0].strip() == "safety" for i in spec.replace(",", "+").split("+")):
+        raise ValueError(
+            "the 'safety' preset has no image reward; use target-class, realism, image-diversity, class-coverage, image-novelty"
+        )
+    return parse_spec(spec, presets=IMAGE_PRESETS)
 
 
 # ---------------------------------------------------------------------------------------------------------
