@@ -262,7 +262,30 @@ _ARGS_DOC = """
 """
 
 
-class TokenGenerationEnv(gym.Env[dict[str, np.ndarray], np.int64]):
+class _EpisodeViews:
+    """Read-only views of the shared :class:`_Episodes` state, for the single and the batched env."""
+
+    _ep: _Episodes
+
+    @property
+    def model(self) -> Any:
+        """The policy LM."""
+        return self._ep.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._ep.tokenizer
+
+    @property
+    def reward_model(self) -> Any:
+        return self._ep.reward_model
+
+    @property
+    def prompts(self) -> list[str]:
+        return self._ep.prompts
+
+
+class TokenGenerationEnv(_EpisodeViews, gym.Env[dict[str, np.ndarray], np.int64]):
     __doc__ = f"""Generate one completion token by token; reward the finished text.
 
     ## Description
@@ -349,24 +372,6 @@ class TokenGenerationEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self.observation_space, self.action_space = self._ep.single_spaces()
         self._done = True
 
-    # convenient read-only views
-    @property
-    def model(self) -> Any:
-        """The policy LM."""
-        return self._ep.model
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._ep.tokenizer
-
-    @property
-    def reward_model(self) -> Any:
-        return self._ep.reward_model
-
-    @property
-    def prompts(self) -> list[str]:
-        return self._ep.prompts
-
     @property
     def next_token_logits(self) -> torch.Tensor | None:
         """Policy logits for the next token, float32 ``(vocab_size,)``; ``None`` unless ``expose_logits`` or a
@@ -401,7 +406,7 @@ class TokenGenerationEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         return None
 
 
-class TokenGenerationVectorEnv(VectorEnv):
+class TokenGenerationVectorEnv(_EpisodeViews, VectorEnv):
     __doc__ = f"""``num_envs`` token-generation episodes advanced together with one forward pass per step.
 
     Same episodes, spaces (batched), rewards and infos as :class:`TokenGenerationEnv`; the sub-env ``i`` is
@@ -471,22 +476,6 @@ class TokenGenerationVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator] = []
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
-
-    @property
-    def model(self) -> Any:
-        return self._ep.model
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._ep.tokenizer
-
-    @property
-    def reward_model(self) -> Any:
-        return self._ep.reward_model
-
-    @property
-    def prompts(self) -> list[str]:
-        return self._ep.prompts
 
     @property
     def next_token_logits(self) -> torch.Tensor | None:
