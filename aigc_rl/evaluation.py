@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .rewards._text import ngrams, tokenize
+from .rewards.creativity import distinct_n_corpus
 
 __all__ = ["bootstrap_ci", "summarize", "repetition_rate", "evaluate_run", "generate_completions"]
 
@@ -121,14 +122,10 @@ def _score_policy(task: Any, indices: list[int], completions: list[list[str]]) -
         per_sample[k] = [np.nan if v is None else v for v in comps[k]]
     per_sample["length"] = [float(len(c.split())) for c in flat]
     per_sample["repetition"] = [repetition_rate(c) for c in flat]
-    per_prompt: dict[str, list[float]] = {k: [] for k in per_sample}
-    for g in range(len(completions)):
-        sel = [j for j, gg in enumerate(groups) if gg == g]
-        for k, v in per_sample.items():
-            per_prompt[k].append(float(np.nanmean([v[j] for j in sel])))
+    bounds = np.cumsum([0] + [len(cs) for cs in completions])  # each prompt's samples are contiguous
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    per_prompt = {k: [float(np.nanmean(v[a:b])) for a, b in spans] for k, v in per_sample.items()}
     # corpus distinct-2 of each prompt's group of samples (Li et al. 2016)
-    from .rewards.creativity import distinct_n_corpus
-
     per_prompt["distinct-2-corpus"] = [distinct_n_corpus(cs, 2) for cs in completions]
     rows = [
         {"prompt": task.encode(flat_idx[j])[1], "completion": flat[j], **{k: per_sample[k][j] for k in per_sample}}
