@@ -61,7 +61,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for k in tuned:
         fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
         print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
-    print(f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}")
+    print(
+        f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}"
+    )
     return 0
 
 
@@ -70,9 +72,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--out {out_dir} is a file; pass a directory for report.html, report.md, report.json")
+        raise FileExistsError(
+            f"--out {out_dir} is a file; pass a directory for report.html, report.md, report.json"
+        )
     render_report([Path(r) for r in args.runs], out_dir)
-    print(f"aigc-rl report: wrote {out_dir / 'report.html'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+    print(
+        f"aigc-rl report: wrote {out_dir / 'report.html'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}"
+    )
     return 0
 
 
@@ -83,7 +89,12 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs must be an integer >= 1, got {args.epochs}")
     out = pretrain(
-        args.kind, data=args.data, output_dir=args.output_dir, epochs=args.epochs, seed=args.seed, overwrite=args.overwrite
+        args.kind,
+        data=args.data,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        seed=args.seed,
+        overwrite=args.overwrite,
     )
     print(f"aigc-rl pretrain: wrote {out}")
     return 0
@@ -112,20 +123,34 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aigc-rl", description="Reinforcement learning on generative models.")
+    parser = argparse.ArgumentParser(
+        prog="aigc-rl", description="Reinforcement learning on generative models."
+    )
     parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
-    e = sub.add_parser("eval", help="compare base and tuned policy of a run on held-out prompts; writes eval.json + report")
+    e = sub.add_parser(
+        "eval", help="compare base and tuned policy of a run on held-out prompts; writes eval.json + report"
+    )
     e.add_argument("--run", required=True, help="run directory written by `aigc-rl train`")
-    e.add_argument("--n-prompts", type=int, default=None, help="held-out prompts (default: the run's eval_prompts)")
+    e.add_argument(
+        "--n-prompts", type=int, default=None, help="held-out prompts (default: the run's eval_prompts)"
+    )
     e.add_argument("--samples", type=int, default=None, help="completions per prompt and policy")
     r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
     r.add_argument("runs", nargs="+", help="run directories")
     r.add_argument("--out", required=True, help="output directory")
-    pt = sub.add_parser("pretrain", help="train a digits GAN, VAE or classifier (writes safetensors + config.json)")
-    pt.add_argument("kind", choices=["gan", "vae", "classifier", "judge"], help="judge = the held-out evaluation classifier")
-    pt.add_argument("--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files")
+    pt = sub.add_parser(
+        "pretrain", help="train a digits GAN, VAE or classifier (writes safetensors + config.json)"
+    )
+    pt.add_argument(
+        "kind",
+        choices=["gan", "vae", "classifier", "judge"],
+        help="judge = the held-out evaluation classifier",
+    )
+    pt.add_argument(
+        "--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files"
+    )
     pt.add_argument("--output-dir", required=True)
     pt.add_argument("--epochs", type=int, default=None)
     pt.add_argument("--seed", type=int, default=0)
@@ -156,11 +181,22 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, ModelNotFoundError, PromptFileError, UnknownRewardError, RunDirError, FileNotFoundError, FileExistsError) as e:
+    except (
+        ConfigError,
+        ModelNotFoundError,
+        PromptFileError,
+        UnknownRewardError,
+        RunDirError,
+        FileNotFoundError,
+        FileExistsError,
+    ) as e:
         print(f"aigc-rl {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept", file=sys.stderr)
+        print(
+            f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -30,23 +30,39 @@ class TrainConfig:
     """Everything a training run needs. Saved, resolved, as ``config.yaml`` in the run directory."""
 
     env: str = field(default="aigc_rl/TextCompletion-v0", metadata={"help": "environment id (text or image)"})
-    model: str = field(default="smollm2-135m-instruct", metadata={"help": "hub id, local dir or embedded name"})
+    model: str = field(
+        default="smollm2-135m-instruct", metadata={"help": "hub id, local dir or embedded name"}
+    )
     task: str = field(default="content", metadata={"help": "shipped prompt set: content, support, education"})
     prompts: str | None = field(default=None, metadata={"help": "your own prompt file (.jsonl/.csv/.txt)"})
-    reward: str = field(default="quality+creativity", metadata={"help": "reward spec, e.g. relevance:1,distinct-2:0.5"})
-    normalize: str = field(default="none", metadata={"help": "per-component normalisation: none, batch, group"})
-    agent: str | None = field(default=None, metadata={"help": "grpo or rloo (text, default grpo); ppo, sac or a2c (image, default sac)"})
+    reward: str = field(
+        default="quality+creativity", metadata={"help": "reward spec, e.g. relevance:1,distinct-2:0.5"}
+    )
+    normalize: str = field(
+        default="none", metadata={"help": "per-component normalisation: none, batch, group"}
+    )
+    agent: str | None = field(
+        default=None,
+        metadata={"help": "grpo or rloo (text, default grpo); ppo, sac or a2c (image, default sac)"},
+    )
     max_steps: int | None = field(
-        default=None, metadata={"help": f"optimiser steps (text, default {TEXT_MAX_STEPS}) or env steps (image, default {IMAGE_MAX_STEPS})"}
+        default=None,
+        metadata={
+            "help": f"optimiser steps (text, default {TEXT_MAX_STEPS}) or env steps (image, default {IMAGE_MAX_STEPS})"
+        },
     )
     seed: int = field(default=0, metadata={"help": "random seed"})
-    output_dir: str | None = field(default=None, metadata={"help": "run directory (default runs/<task>-<agent>-seed<seed>)"})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "run directory (default runs/<task>-<agent>-seed<seed>)"}
+    )
     # text agent (TRL) settings
     learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate of the LoRA adapter"})
     num_generations: int = field(default=4, metadata={"help": "completions per prompt (the GRPO group)"})
     prompts_per_step: int = field(default=2, metadata={"help": "prompts per optimiser step (per process)"})
     max_new_tokens: int = field(default=32, metadata={"help": "completion length limit in tokens"})
-    max_prompt_tokens: int = field(default=128, metadata={"help": "prompt length limit, chat template included"})
+    max_prompt_tokens: int = field(
+        default=128, metadata={"help": "prompt length limit, chat template included"}
+    )
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature of rollouts"})
     beta: float = field(default=0.04, metadata={"help": "KL penalty coefficient to the frozen reference"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
@@ -57,11 +73,15 @@ class TrainConfig:
     eval_prompts: int = field(default=60, metadata={"help": "held-out prompts used by `aigc-rl eval`"})
     eval_samples: int = field(default=4, metadata={"help": "completions per held-out prompt and policy"})
     # image settings
-    generator: str = field(default="gan", metadata={"help": "image generator: gan, vae or a weights directory"})
+    generator: str = field(
+        default="gan", metadata={"help": "image generator: gan, vae or a weights directory"}
+    )
     n_envs: int = field(default=8, metadata={"help": "parallel envs (image agents)"})
     # runtime
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in output_dir from its last checkpoint"})
+    resume: bool = field(
+        default=False, metadata={"help": "continue the run in output_dir from its last checkpoint"}
+    )
     overwrite: bool = field(default=False, metadata={"help": "replace a run already in output_dir"})
 
     @property
@@ -84,19 +104,37 @@ class TrainConfig:
         import aigc_rl.envs as envs
 
         if self.env not in envs.ENV_IDS:
-            raise ConfigError(f"unknown env {self.env!r}; available for training: {', '.join(TEXT_ENVS + IMAGE_ENVS)}")
+            raise ConfigError(
+                f"unknown env {self.env!r}; available for training: {', '.join(TEXT_ENVS + IMAGE_ENVS)}"
+            )
         agents = IMAGE_AGENTS if self.kind == "image" else TEXT_AGENTS
         if self.agent not in agents:
             raise ConfigError(f"unknown agent {self.agent!r} for {self.env}; available: {', '.join(agents)}")
         if self.kind == "text" and self.env not in TEXT_ENVS:
-            raise ConfigError(f"env {self.env!r} is not trained by `aigc-rl train`; use {', '.join(TEXT_ENVS + IMAGE_ENVS)}")
-        for name in ("max_steps", "num_generations", "prompts_per_step", "max_new_tokens", "max_prompt_tokens",
-                     "logging_steps", "save_steps", "eval_prompts", "eval_samples", "lora_r", "lora_alpha", "n_envs"):
+            raise ConfigError(
+                f"env {self.env!r} is not trained by `aigc-rl train`; use {', '.join(TEXT_ENVS + IMAGE_ENVS)}"
+            )
+        for name in (
+            "max_steps",
+            "num_generations",
+            "prompts_per_step",
+            "max_new_tokens",
+            "max_prompt_tokens",
+            "logging_steps",
+            "save_steps",
+            "eval_prompts",
+            "eval_samples",
+            "lora_r",
+            "lora_alpha",
+            "n_envs",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r} (--{name.replace('_', '-')})")
         if self.kind == "text" and self.num_generations < 2:
-            raise ConfigError(f"num_generations must be >= 2 for {self.agent} (group advantages), got {self.num_generations}")
+            raise ConfigError(
+                f"num_generations must be >= 2 for {self.agent} (group advantages), got {self.num_generations}"
+            )
         for name in ("learning_rate", "temperature"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -170,20 +208,28 @@ class TrainConfig:
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
         if not p.is_file():
-            raise ConfigError(f"config file {p} is a directory, not a YAML file; pass e.g. configs/quality.yaml")
+            raise ConfigError(
+                f"config file {p} is a directory, not a YAML file; pass e.g. configs/quality.yaml"
+            )
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
             what = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
-            raise ConfigError(f"config file {where}: not valid YAML ({what}); fix the file or drop --config") from None
+            raise ConfigError(
+                f"config file {where}: not valid YAML ({what}); fix the file or drop --config"
+            ) from None
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of field: value, got {type(data).__name__}")
+            raise ConfigError(
+                f"config file {p} must hold a mapping of field: value, got {type(data).__name__}"
+            )
         data = {k: v for k, v in data.items() if k not in ("kind", "saved_at")}
         unknown = sorted(set(data) - set(cls.field_names()))
         if unknown:
-            raise ConfigError(f"{p}: unknown config keys {unknown}; valid keys: {', '.join(cls.field_names())}")
+            raise ConfigError(
+                f"{p}: unknown config keys {unknown}; valid keys: {', '.join(cls.field_names())}"
+            )
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**data)

@@ -23,7 +23,9 @@ from .rewards.creativity import distinct_n_corpus
 __all__ = ["bootstrap_ci", "summarize", "repetition_rate", "evaluate_run", "generate_completions"]
 
 
-def bootstrap_ci(values: np.ndarray, n_resamples: int = 5000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, n_resamples: int = 5000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean.
 
     Args:
@@ -111,7 +113,9 @@ def generate_completions(
     return [texts[i * num_samples : (i + 1) * num_samples] for i in range(len(prompt_ids))]
 
 
-def _score_policy(task: Any, indices: list[int], completions: list[list[str]]) -> tuple[dict[str, list[float]], list[dict]]:
+def _score_policy(
+    task: Any, indices: list[int], completions: list[list[str]]
+) -> tuple[dict[str, list[float]], list[dict]]:
     flat_idx = [i for i, cs in zip(indices, completions, strict=True) for _ in cs]
     flat = [c for cs in completions for c in cs]
     groups = [g for g, cs in enumerate(completions) for _ in cs]
@@ -128,13 +132,19 @@ def _score_policy(task: Any, indices: list[int], completions: list[list[str]]) -
     # corpus distinct-2 of each prompt's group of samples (Li et al. 2016)
     per_prompt["distinct-2-corpus"] = [distinct_n_corpus(cs, 2) for cs in completions]
     rows = [
-        {"prompt": task.encode(flat_idx[j])[1], "completion": flat[j], **{k: per_sample[k][j] for k in per_sample}}
+        {
+            "prompt": task.encode(flat_idx[j])[1],
+            "completion": flat[j],
+            **{k: per_sample[k][j] for k in per_sample},
+        }
         for j in range(len(flat))
     ]
     return per_prompt, rows
 
 
-def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int | None = None, report: bool = True) -> dict:
+def evaluate_run(
+    run_dir: str | Path, n_prompts: int | None = None, samples: int | None = None, report: bool = True
+) -> dict:
     """Evaluate a run: base policy vs tuned policy on held-out prompts.
 
     Args:
@@ -154,7 +164,9 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").exists():
-        raise FileNotFoundError(f"{run_dir} holds no config.yaml: is it a run directory written by `aigc-rl train`?")
+        raise FileNotFoundError(
+            f"{run_dir} holds no config.yaml: is it a run directory written by `aigc-rl train`?"
+        )
     import yaml
 
     try:
@@ -162,7 +174,9 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{run_dir / 'config.yaml'} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{run_dir / 'config.yaml'} must hold a mapping of field: value (a run config), got {type(raw).__name__}")
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'} must hold a mapping of field: value (a run config), got {type(raw).__name__}"
+        )
     if raw.get("kind") == "image":
         from aigc_rl.agents.sb3.latent import evaluate_latent
 
@@ -201,7 +215,14 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
     with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion") as bar:
         for name in ("base", "tuned"):
             gen = lambda: generate_completions(  # noqa: E731
-                policy, tokenizer, prompt_ids, samples, cfg.max_new_tokens, cfg.temperature, seed=cfg.seed, progress=bar
+                policy,
+                tokenizer,
+                prompt_ids,
+                samples,
+                cfg.max_new_tokens,
+                cfg.temperature,
+                seed=cfg.seed,
+                progress=bar,
             )
             if name == "base":
                 with policy.disable_adapter():
@@ -225,7 +246,9 @@ def evaluate_run(run_dir: str | Path, n_prompts: int | None = None, samples: int
         "policies": results,
     }
     _atomic_write(run_dir / "eval.json", json.dumps(out, indent=2) + "\n")
-    _atomic_write(run_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows))
+    _atomic_write(
+        run_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows)
+    )
     _write_report(run_dir, report)
     return out
 

@@ -52,7 +52,10 @@ def cache_dir() -> Path:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes")
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def convert_embedded(name: str = DEFAULT_MODEL, target: Path | None = None, progress: bool = True) -> Path:
@@ -135,7 +138,9 @@ def resolve_model(model: str | os.PathLike[str] = DEFAULT_MODEL) -> str:
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise ModelNotFoundError(f"{path} exists but holds no config.json: it is not a transformers model directory")
+            raise ModelNotFoundError(
+                f"{path} exists but holds no config.json: it is not a transformers model directory"
+            )
         return str(path)
     if spec.startswith((".", "/", "~")) or os.sep in spec and spec.count("/") > 1:
         raise ModelNotFoundError(f"model directory {spec!r} does not exist")
@@ -151,7 +156,9 @@ def resolve_model(model: str | os.PathLike[str] = DEFAULT_MODEL) -> str:
     return spec
 
 
-def load_causal_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | None = None, dtype: Any = None):
+def load_causal_lm(
+    model: str | os.PathLike[str] = DEFAULT_MODEL, device: str | None = None, dtype: Any = None
+):
     """Load a causal LM and its tokenizer (pad token set, left padding for generation).
 
     Args:

@@ -63,7 +63,9 @@ def _read_text(path: Path) -> str:
     data = path.read_bytes()
     if b"\x00" in data:  # valid UTF-8 but not text: a binary file passed by mistake
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise PromptFileError(f"{path}:{line}: holds NUL bytes (a binary file?); pass a .jsonl, .csv or .txt file")
+        raise PromptFileError(
+            f"{path}:{line}: holds NUL bytes (a binary file?); pass a .jsonl, .csv or .txt file"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -92,7 +94,9 @@ def _parse_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError as e:
             raise PromptFileError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
-            raise PromptFileError(f"{path}:{i}: expected a JSON object with a 'prompt' field, got {type(obj).__name__}")
+            raise PromptFileError(
+                f"{path}:{i}: expected a JSON object with a 'prompt' field, got {type(obj).__name__}"
+            )
         if "prompt" not in obj:
             raise PromptFileError(f"{path}:{i}: no 'prompt' field (fields: {', '.join(obj) or 'none'})")
         obj["prompt"] = _check_prompt(path, i, obj["prompt"])
@@ -155,7 +159,9 @@ def load_prompts(source: str | Path = "content", split: str = "train") -> list[d
         if "split" not in row or row["split"] in (None, ""):
             row["split"] = "eval" if i % 5 == 4 else "train"
         if row["split"] not in ("train", "eval"):
-            raise PromptFileError(f"{path}: prompt {row['id']!r} has split {row['split']!r}; use 'train' or 'eval'")
+            raise PromptFileError(
+                f"{path}: prompt {row['id']!r} has split {row['split']!r}; use 'train' or 'eval'"
+            )
     out = rows if split == "all" else [r for r in rows if r["split"] == split]
     if not out:
         raise PromptFileError(f"{path}: no prompt in split {split!r} ({len(rows)} prompts in the file)")

@@ -38,7 +38,7 @@ def main() -> None:
     # The same reward object scores episodes of the Gymnasium env ...
     env = gym.make("aigc_rl/TextCompletion-v0", task="content", reward=reward)
     obs, info = env.reset(seed=0)
-    _, r, *_ , step_info = env.step("Fresh coffee, calm mornings.")
+    _, r, *_, step_info = env.step("Fresh coffee, calm mornings.")
     print("prompt:", info["prompt"], "\nreward:", round(r, 3), step_info["rewards"])
 
     # ... and is handed, unchanged, to the TRL agent (GRPO with a LoRA adapter).

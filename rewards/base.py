@@ -71,7 +71,9 @@ def last_user_text(item: Any) -> str:
     return to_text(item)
 
 
-def group_indices(prompts: Sequence[Any] | None, n: int, group_ids: Sequence[Any] | None = None) -> list[list[int]]:
+def group_indices(
+    prompts: Sequence[Any] | None, n: int, group_ids: Sequence[Any] | None = None
+) -> list[list[int]]:
     """Partition ``range(n)`` into groups of completions that answer the same prompt.
 
     Args:
@@ -135,7 +137,9 @@ def validate_rewards(name: str, values: Any, expected: int) -> list[float | None
         try:
             f = float(v)
         except (TypeError, ValueError):
-            raise RewardOutputError(f"reward {name!r}: value at index {i} is not a number: {v!r:.60}") from None
+            raise RewardOutputError(
+                f"reward {name!r}: value at index {i} is not a number: {v!r:.60}"
+            ) from None
         if not math.isfinite(f):
             raise RewardOutputError(
                 f"reward {name!r}: value at index {i} is {f} (NaN/inf); return None for 'not applicable'"
@@ -187,7 +191,9 @@ class RewardModel:
         """
         raise NotImplementedError
 
-    def raw(self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+    def raw(
+        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         """Validated raw metric values (no sign flip); see :meth:`score`."""
         texts = [to_text(c) for c in completions]
         ptexts = [last_user_text(p) for p in prompts] if prompts is not None else None
@@ -200,7 +206,9 @@ class RewardModel:
         values = self.score(texts, ptexts, **kwargs)
         return validate_rewards(self.name, values, len(texts))
 
-    def __call__(self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+    def __call__(
+        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         """Reward per completion, higher is better (``None`` = not applicable).
 
         Accepts the keyword arguments TRL passes (``completion_ids``, ``trainer_state``, ``log_extra``,

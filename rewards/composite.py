@@ -30,7 +30,9 @@ PRESETS: dict[str, list[tuple[str, float]]] = {
 NORMALIZATIONS = ("none", "batch", "group")
 
 
-def parse_spec(spec: str, presets: dict[str, list[tuple[str, float]]] | None = None) -> list[tuple[str, float]]:
+def parse_spec(
+    spec: str, presets: dict[str, list[tuple[str, float]]] | None = None
+) -> list[tuple[str, float]]:
     """Parse a reward spec into ``[(component name, weight)]`` with presets expanded.
 
     Args:
@@ -94,7 +96,9 @@ class CompositeReward(RewardModel):
             raise ValueError("a composite reward needs at least one component")
         self.components = [(r, float(w)) for r, w in components]
         self.name = name  # type: ignore[misc]
-        norms = normalize if isinstance(normalize, Mapping) else {r.name: normalize for r, _ in self.components}
+        norms = (
+            normalize if isinstance(normalize, Mapping) else {r.name: normalize for r, _ in self.components}
+        )
         for k, v in norms.items():
             if v not in NORMALIZATIONS:
                 raise ValueError(f"normalisation {v!r} for {k!r} is not one of {NORMALIZATIONS}")
@@ -153,7 +157,9 @@ class CompositeReward(RewardModel):
         self.last_components = comps
         return validate_rewards(self.name, out, n), comps
 
-    def raw(self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+    def raw(
+        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[float | None]:
         total, comps = self.compute(completions, prompts, **kwargs)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):  # TRL passes log_metric(name, value) to reward functions
@@ -165,7 +171,9 @@ class CompositeReward(RewardModel):
 
     def info(self) -> dict[str, Any]:
         d = super().info()
-        d["components"] = [dict(r.info(), weight=w, normalize=self.normalize[r.name]) for r, w in self.components]
+        d["components"] = [
+            dict(r.info(), weight=w, normalize=self.normalize[r.name]) for r, w in self.components
+        ]
         return d
 
 

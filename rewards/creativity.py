@@ -39,7 +39,9 @@ class DistinctN(RewardModel):
     requires_group: ClassVar[bool] = True
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    source: ClassVar[str] = "Li et al. 2016, A Diversity-Promoting Objective Function for Neural Conversation Models"
+    source: ClassVar[str] = (
+        "Li et al. 2016, A Diversity-Promoting Objective Function for Neural Conversation Models"
+    )
 
     def __init__(self, n: int = 2) -> None:
         if not isinstance(n, int) or n < 1:
@@ -51,7 +53,9 @@ class DistinctN(RewardModel):
         grams = [ngrams(tokenize(c), self.n) for c in completions]
         out = [0.0] * len(completions)
         for idx in group_indices(prompts, len(completions), kwargs.get("group_ids")):
-            counts = Counter(g for i in idx for g in set(grams[i]))  # in how many group members each n-gram occurs
+            counts = Counter(
+                g for i in idx for g in set(grams[i])
+            )  # in how many group members each n-gram occurs
             for i in idx:
                 if not grams[i]:
                     continue

@@ -85,12 +85,18 @@ class Relevance(RewardModel):
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised embeddings, float32 array of shape ``(len(texts), dim)``."""
         return self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         ).astype(np.float32)
 
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
         if prompts is None:
-            raise ValueError("reward 'relevance' needs the prompts: call it as reward(completions, prompts=...)")
+            raise ValueError(
+                "reward 'relevance' needs the prompts: call it as reward(completions, prompts=...)"
+            )
         uniq = list(dict.fromkeys(prompts))
         emb = self.embed(uniq + list(completions))
         p_emb = emb[: len(uniq)]
@@ -160,7 +166,9 @@ class Fluency(RewardModel):
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         floor = -math.log(len(tok))
         out: list[float] = [floor] * len(completions)
-        ids = [tok(c, add_special_tokens=False)["input_ids"][: self.max_length] if c else [] for c in completions]
+        ids = [
+            tok(c, add_special_tokens=False)["input_ids"][: self.max_length] if c else [] for c in completions
+        ]
         todo = [i for i, x in enumerate(ids) if x]
         for b in range(0, len(todo), self.batch_size):
             chunk = todo[b : b + self.batch_size]

@@ -95,14 +95,19 @@ def _is_reward_function(obj: Any) -> bool:
 def _instantiate(factory: Any, name: str, kwargs: dict[str, Any]) -> RewardModel:
     if isinstance(factory, RewardModel):
         if kwargs:
-            raise TypeError(f"reward {name!r} is an instance; it takes no keyword arguments (got {sorted(kwargs)})")
+            raise TypeError(
+                f"reward {name!r} is an instance; it takes no keyword arguments (got {sorted(kwargs)})"
+            )
         return factory
+
     def _name(fn: Any) -> str:  # a registered/entry-point name wins over the function's own name
         return name if ":" not in name else getattr(fn, "__name__", name).replace("_", "-").lower()
 
     if not isinstance(factory, type) and _is_reward_function(factory):
         if kwargs:
-            raise TypeError(f"reward {name!r} is a plain function; it takes no keyword arguments (got {sorted(kwargs)})")
+            raise TypeError(
+                f"reward {name!r} is a plain function; it takes no keyword arguments (got {sorted(kwargs)})"
+            )
         return FunctionReward(factory, name=_name(factory))
     obj = factory(**kwargs)
     if isinstance(obj, RewardModel):

@@ -127,7 +127,9 @@ def image_reward_pairs(spec: str | None) -> list[tuple[str, float]]:
     from aigc_rl.rewards.composite import parse_spec
 
     spec = DEFAULT_REWARD if spec is None else spec
-    if isinstance(spec, str) and any(i.partition(":")[0].strip() == "safety" for i in spec.replace(",", "+").split("+")):
+    if isinstance(spec, str) and any(
+        i.partition(":")[0].strip() == "safety" for i in spec.replace(",", "+").split("+")
+    ):
         raise ValueError(
             "the 'safety' preset has no image reward; use target-class, realism, image-diversity, class-coverage, image-novelty"
         )
@@ -691,7 +693,8 @@ def train_latent(
     from aigc_rl.rewards.image import ImageRewardModel
 
     text_only = [  # rewards that turn completions into text cannot score images: refuse before writing anything
-        r.name for r, _ in reward_model.components
+        r.name
+        for r, _ in reward_model.components
         if not isinstance(r, (ImageRewardModel, FunctionReward)) and type(r).raw is RewardModel.raw
     ]
     if text_only:

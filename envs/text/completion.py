@@ -67,7 +67,9 @@ class TextTask:
 
             from aigc_rl.models import DEFAULT_MODEL, resolve_model
 
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model(model if isinstance(model, str) else DEFAULT_MODEL))
+            tokenizer = AutoTokenizer.from_pretrained(
+                resolve_model(model if isinstance(model, str) else DEFAULT_MODEL)
+            )
         self.tokenizer = tokenizer
         self.reward: RewardModel = (
             make_composite(reward, normalize=normalize, reward_kwargs=reward_kwargs)
@@ -179,7 +181,9 @@ class TextCompletionEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
 
-    def __init__(self, text_task: TextTask | None = None, render_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, text_task: TextTask | None = None, render_mode: str | None = None, **kwargs: Any
+    ) -> None:
         self.task = text_task if text_task is not None else TextTask(**kwargs)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use None or 'ansi'")
@@ -198,7 +202,11 @@ class TextCompletionEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             idx = int(self.np_random.integers(len(self.task)))
         self._index = idx
         row = self.task.rows[idx]
-        return self.task.observation(idx), {"prompt": self.task.encode(idx)[1], "prompt_id": row["id"], "index": idx}
+        return self.task.observation(idx), {
+            "prompt": self.task.encode(idx)[1],
+            "prompt_id": row["id"],
+            "index": idx,
+        }
 
     def step(self, action: Any):
         if self._index is None:
@@ -234,9 +242,13 @@ class TextCompletionVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, num_envs: int = 1, group_size: int = 1, text_task: TextTask | None = None, **kwargs: Any):
+    def __init__(
+        self, num_envs: int = 1, group_size: int = 1, text_task: TextTask | None = None, **kwargs: Any
+    ):
         if num_envs < 1 or group_size < 1 or num_envs % group_size:
-            raise ValueError(f"num_envs ({num_envs}) must be a positive multiple of group_size ({group_size})")
+            raise ValueError(
+                f"num_envs ({num_envs}) must be a positive multiple of group_size ({group_size})"
+            )
         kwargs.pop("render_mode", None)
         self.task = text_task if text_task is not None else TextTask(**kwargs)
         self.num_envs = num_envs
@@ -259,11 +271,16 @@ class TextCompletionVectorEnv(VectorEnv):
         return obs, {"prompt": [self.task.encode(int(i))[1] for i in self._indices]}
 
     def step(self, actions: Any):
-        texts = [self.task.decode_action(a) for a in (actions if isinstance(actions, (list, tuple)) else list(actions))]
+        texts = [
+            self.task.decode_action(a)
+            for a in (actions if isinstance(actions, (list, tuple)) else list(actions))
+        ]
         if len(texts) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(texts)}")
         idx = [int(i) for i in self._indices]
-        values, comps = self.task.score(idx, texts, group_ids=[i // self.group_size for i in range(self.num_envs)])
+        values, comps = self.task.score(
+            idx, texts, group_ids=[i // self.group_size for i in range(self.num_envs)]
+        )
         rewards = np.array([v if v is not None else 0.0 for v in values], dtype=np.float64)
         info = {"prompt": [self.task.encode(i)[1] for i in idx], "completion": texts, "rewards": comps}
         obs = self._draw()

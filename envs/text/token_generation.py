@@ -172,7 +172,11 @@ class _Episodes:
             assert self.logp is not None and self.ref_logp is not None
             idx = torch.as_tensor(list(rows), dtype=torch.long)
             act = torch.as_tensor(list(actions), dtype=torch.long)
-            kl = kl_penalty_terms(self.logp[idx, act], self.ref_logp[idx, act], self.kl_estimator).cpu().numpy()
+            kl = (
+                kl_penalty_terms(self.logp[idx, act], self.ref_logp[idx, act], self.kl_estimator)
+                .cpu()
+                .numpy()
+            )
         for j, (r, a) in enumerate(zip(rows, actions, strict=True)):
             self.ids[r, :-1] = self.ids[r, 1:]
             self.mask[r, :-1] = self.mask[r, 1:]

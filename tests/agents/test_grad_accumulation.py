@@ -16,15 +16,32 @@ PROMPTS = [f"tell me about item {i}" for i in range(8)]
 def _one_step(tmp_path, per_device: int, accumulation: int) -> dict[str, torch.Tensor]:
     model, tok = tiny_lm(seed=0)
     cfg = TrainConfig(
-        model="unused", prompts=None, reward="distinct-1", max_steps=1, num_generations=4, prompts_per_step=2,
-        max_new_tokens=6, save_steps=10, device="cpu", learning_rate=1e-2, output_dir=str(tmp_path),
+        model="unused",
+        prompts=None,
+        reward="distinct-1",
+        max_steps=1,
+        num_generations=4,
+        prompts_per_step=2,
+        max_new_tokens=6,
+        save_steps=10,
+        device="cpu",
+        learning_rate=1e-2,
+        output_dir=str(tmp_path),
     )
     task = TextTask(prompts=PROMPTS, reward="distinct-1", tokenizer=tok, max_new_tokens=6)
     # The same 8 completions are generated in one batch either way (per_device x steps_per_generation = 8);
     # plain SGD so that the parameter change is proportional to the gradient.
     trainer = build_trainer(
-        cfg, task, model, tok, tmp_path, use_cuda=False, per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation, steps_per_generation=accumulation, optim="sgd",
+        cfg,
+        task,
+        model,
+        tok,
+        tmp_path,
+        use_cuda=False,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=accumulation,
+        optim="sgd",
     )
     torch.manual_seed(0)
     trainer.train()

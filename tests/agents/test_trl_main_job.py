@@ -34,15 +34,27 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prompt_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    rows = [{"prompt": f"write a short line about the {w}"} for w in ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city", "song")]
+    rows = [
+        {"prompt": f"write a short line about the {w}"}
+        for w in ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city", "song")
+    ]
     p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return p
 
 
 def _cfg(model_dir, prompts, out, **kw):
     args = dict(
-        model=str(model_dir), prompts=str(prompts), reward=REWARD, max_steps=2, num_generations=2,
-        prompts_per_step=2, max_new_tokens=6, save_steps=1, eval_prompts=2, eval_samples=2, device="cpu",
+        model=str(model_dir),
+        prompts=str(prompts),
+        reward=REWARD,
+        max_steps=2,
+        num_generations=2,
+        prompts_per_step=2,
+        max_new_tokens=6,
+        save_steps=1,
+        eval_prompts=2,
+        eval_samples=2,
+        device="cpu",
         output_dir=str(out),
     )
     args.update(kw)

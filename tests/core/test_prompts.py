@@ -25,7 +25,9 @@ def test_task_names():
 
 def test_user_jsonl_keeps_columns(tmp_path):
     p = tmp_path / "p.jsonl"
-    p.write_text('{"prompt": "a", "references": ["x"]}\n\n{"prompt": "b", "split": "eval"}\n', encoding="utf-8")
+    p.write_text(
+        '{"prompt": "a", "references": ["x"]}\n\n{"prompt": "b", "split": "eval"}\n', encoding="utf-8"
+    )
     assert [r["prompt"] for r in load_prompts(p, "train")] == ["a"]
     assert load_prompts(p, "train")[0]["references"] == ["x"]
     assert [r["prompt"] for r in load_prompts(p, "eval")] == ["b"]

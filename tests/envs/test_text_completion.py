@@ -24,7 +24,13 @@ def tok():
 
 
 def make(tok, **kw):
-    args = dict(prompts=PROMPTS, reward="distinct-1+distinct-2:0.5", tokenizer=tok, max_prompt_tokens=64, max_new_tokens=16)
+    args = dict(
+        prompts=PROMPTS,
+        reward="distinct-1+distinct-2:0.5",
+        tokenizer=tok,
+        max_prompt_tokens=64,
+        max_new_tokens=16,
+    )
     args.update(kw)
     return gym.make("aigc_rl/TextCompletion-v0", **args)
 
@@ -81,8 +87,14 @@ def test_prompt_truncated_from_left_keeps_template(tok):
 
 def test_vector_env_groups_share_a_prompt_and_compare_siblings(tok):
     venv = gym.make_vec(
-        "aigc_rl/TextCompletion-v0", num_envs=4, vectorization_mode="vector_entry_point", group_size=2,
-        prompts=PROMPTS, reward="distinct-2", tokenizer=tok, max_new_tokens=8,
+        "aigc_rl/TextCompletion-v0",
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        group_size=2,
+        prompts=PROMPTS,
+        reward="distinct-2",
+        tokenizer=tok,
+        max_new_tokens=8,
     )
     _, info = venv.reset(seed=0)
     assert info["prompt"][0] == info["prompt"][1] and info["prompt"][2] == info["prompt"][3]
