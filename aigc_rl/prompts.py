@@ -16,10 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TASKS", "PromptFileError", "load_prompts", "task_names", "task_path"]
+__all__ = ["TASKS", "PromptFileError", "load_prompts", "task_names", "task_path", "is_blank"]
 
 _DATA = Path(__file__).resolve().parent / "data" / "prompts"
 
@@ -31,6 +34,11 @@ TASKS: dict[str, str] = {
 }
 
 SPLITS = ("train", "eval", "all")
+
+#: Largest prompt file read (bytes). A prompt set is text; a larger file is almost surely the wrong file.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: Longest prompt (characters) accepted in any format, CSV fields included.
+MAX_PROMPT_CHARS = 1_000_000
 
 
 class PromptFileError(ValueError):
@@ -56,11 +64,31 @@ def task_path(task: str) -> Path:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise PromptFileError(f"prompt file {path} does not exist")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise PromptFileError(f"prompt file {path} does not exist") from None
+    except OSError as e:
+        raise PromptFileError(f"prompt file {path} cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise PromptFileError(f"prompt file {path} is a directory; pass a .jsonl, .csv or .txt file")
-    data = path.read_bytes()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device would block or never end
+        raise PromptFileError(
+            f"prompt file {path} is not a regular file (a pipe, socket or device); save the prompts to a file"
+        )
+    if st.st_size > MAX_FILE_BYTES:
+        raise PromptFileError(
+            f"prompt file {path} is {st.st_size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit "
+            "for a prompt set; pass a smaller file"
+        )
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+        )  # never blocks, even if swapped for a FIFO
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise PromptFileError(f"prompt file {path} cannot be read ({e.strerror})") from None
     if b"\x00" in data:  # valid UTF-8 but not text: a binary file passed by mistake
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise PromptFileError(
@@ -76,11 +104,29 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def is_blank(text: str) -> bool:
+    """True when ``text`` shows nothing: only whitespace, control, format (zero-width) or separator characters.
+
+    Unicode general categories ``C*`` (control, format such as U+200B ZERO WIDTH SPACE, U+FEFF, NUL) and
+    ``Z*`` (separators) are invisible; a prompt made only of them is empty.
+    """
+    return all(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in text)
+
+
 def _check_prompt(path: Path, line: int, value: Any) -> str:
     if not isinstance(value, str):
         raise PromptFileError(f"{path}:{line}: 'prompt' must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise PromptFileError(f"{path}:{line}: empty prompt")
+    if is_blank(value):
+        what = (
+            "empty prompt"
+            if not value.strip()
+            else "prompt of invisible characters only (NUL, zero-width ...)"
+        )
+        raise PromptFileError(f"{path}:{line}: {what}")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise PromptFileError(
+            f"{path}:{line}: prompt of {len(value):,} characters, over the {MAX_PROMPT_CHARS:,}-character limit"
+        )
     return value
 
 
@@ -106,20 +152,33 @@ def _parse_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
 
 def _parse_csv(path: Path, text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "prompt" not in reader.fieldnames:
-        raise PromptFileError(f"{path}:1: the CSV header needs a 'prompt' column (got {reader.fieldnames})")
     rows = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            raise PromptFileError(f"{path}:{line}: more fields than the header has")
-        row["prompt"] = _check_prompt(path, line, row["prompt"])
-        rows.append(dict(row))
+    limit = csv.field_size_limit()
+    csv.field_size_limit(MAX_PROMPT_CHARS + 1)  # the module default (131,072) is no bound we chose
+    try:
+        if reader.fieldnames is None or "prompt" not in reader.fieldnames:
+            raise PromptFileError(
+                f"{path}:1: the CSV header needs a 'prompt' column (got {reader.fieldnames})"
+            )
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise PromptFileError(f"{path}:{line}: more fields than the header has")
+            row["prompt"] = _check_prompt(path, line, row["prompt"])
+            rows.append(dict(row))
+    except csv.Error as e:
+        raise PromptFileError(f"{path}:{reader.line_num + 1}: malformed CSV ({e})") from None
+    finally:
+        csv.field_size_limit(limit)
     return rows
 
 
 def _parse_txt(path: Path, text: str) -> list[dict[str, Any]]:
-    return [{"prompt": line.strip()} for line in text.splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not is_blank(line):
+            rows.append({"prompt": _check_prompt(path, i, line.strip())})
+    return rows
 
 
 def load_prompts(source: str | Path = "content", split: str = "train") -> list[dict[str, Any]]:
