@@ -442,6 +442,24 @@ def _md(s: Any) -> str:
     return t.replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
 
 
+def _code(s: Any) -> str:
+    """A Markdown code span that shows ``s`` literally on one line, whatever it holds.
+
+    The fence is one backtick longer than the longest backtick run inside (CommonMark 6.1), so a value cannot
+    close the span and let raw HTML or Markdown through; a space pads a value that starts or ends with one.
+    """
+    t = " ".join(str(s).split()) or "—"
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", t)), default=0) + 1)
+    pad = " " if t[0] == "`" or t[-1] == "`" else ""
+    return f"{fence}{pad}{t}{pad}{fence}"
+
+
+def _fenced(text: str, info: str = "") -> list[str]:
+    """A fenced code block (CommonMark 4.5) holding ``text`` verbatim: its fence outlasts any backtick run."""
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return [fence + info, text.rstrip(), fence]
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(_md(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
@@ -526,7 +544,7 @@ def _markdown(
             ]
         if c["not_shared"]:
             o += ["", "Not shared (not compared):", ""] + [
-                f"- `{m}`: {_md(', '.join(n))}" + (f" ({why})" if why else "")
+                f"- {_code(m)}: {_md(', '.join(n))}" + (f" ({why})" if why else "")
                 for m, n, why in c["not_shared"]
             ]
         if c["no_eval"]:
@@ -561,11 +579,11 @@ def _markdown(
         o += [
             "### Configuration",
             "",
-            f"- Directory: `{r['path']}`",
+            f"- Directory: {_code(r['path'])}",
             f"- Kind: {r['kind'] or 'unknown'}",
             f"- Model: {_md(r['model'] or '—')}",
             f"- Task: {_md(r['task'] or '—')}",
-            f"- Reward: `{r['reward'] or '—'}`"
+            f"- Reward: {_code(r['reward'] or '—')}"
             + (f" (components: {_md(', '.join(r['components']))})" if r["components"] else ""),
             f"- Agent: {_md(r['agent_text'] or '—')}",
         ]
@@ -574,9 +592,7 @@ def _markdown(
                 "",
                 "<details><summary>Resolved config (config.yaml)</summary>",
                 "",
-                "```yaml",
-                r["config_yaml"].replace("```", "'''").rstrip(),
-                "```",
+                *_fenced(r["config_yaml"], "yaml"),
                 "",
                 "</details>",
             ]
