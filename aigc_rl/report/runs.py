@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,27 +111,76 @@ def _clean_metric(v: Any) -> dict[str, Any] | None:
     return {"mean": _finite(v.get("mean")), "ci95": ci_clean}
 
 
-def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+#: Most ``metrics.jsonl`` rows kept for curves and checks; longer logs are thinned evenly (first and last kept).
+MAX_METRIC_ROWS = 2000
+#: Longest line read from a JSONL file (characters); a longer one is skipped as malformed.
+MAX_LINE_CHARS = 1 << 20
+
+
+def _lines(fh: Any) -> Iterator[tuple[int, str | None]]:
+    """``(line number, text)`` per line, reading at most :data:`MAX_LINE_CHARS` of each; ``None`` = too long."""
+    i = 0
+    while True:
+        line = fh.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        i += 1
+        if len(line) == MAX_LINE_CHARS and not line.endswith("\n"):
+            while (rest := fh.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass  # skip the rest of an overlong line without holding it
+            yield i, None
+        else:
+            yield i, line
+
+
+def _read_jsonl(path: Path, problems: list[str], max_rows: int | None = None) -> list[dict[str, Any]]:
+    """JSON-object lines of ``path``, streamed: memory stays bounded by ``max_rows``, not by the file size.
+
+    Args:
+        path: A JSONL file.
+        problems: Receives one line naming the lines that were skipped (not JSON objects, or overlong).
+        max_rows: Keep at most about this many rows, evenly spaced (every ``k``-th, ``k`` doubling as the
+            file goes on) plus the last row; ``None`` keeps all.
+    """
     rows: list[dict[str, Any]] = []
     bad: list[int] = []
+    n_bad = 0
+    stride, seen = 1, 0
+    last: dict[str, Any] | None = None
     with path.open(encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
+        for i, line in _lines(fh):
+            if line is not None and not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                bad.append(i)
+            obj: Any = None
+            if line is not None:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    obj = None
+            if not isinstance(obj, dict):
+                n_bad += 1
+                if len(bad) < 5:
+                    bad.append(i)
                 continue
-            if isinstance(obj, dict):
+            if max_rows is None:
                 rows.append(obj)
+                continue
+            if seen % stride == 0:
+                rows.append(obj)
+                if len(rows) >= 2 * max_rows:  # thin: keep every other kept row, sample half as often
+                    rows = rows[::2]
+                    stride *= 2
+                last = None
             else:
-                bad.append(i)
-    if bad:
-        shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        problems.append(
-            f"{path.name}: {len(bad)} line(s) are not JSON objects and were skipped (line {shown})"
-        )
+                last = obj
+            seen += 1
+    if last is not None:
+        rows.append(last)
+    if n_bad:
+        shown = ", ".join(map(str, bad)) + (" ..." if n_bad > len(bad) else "")
+        problems.append(f"{path.name}: {n_bad} line(s) are not JSON objects and were skipped (line {shown})")
+    if max_rows is not None and stride > 1:
+        problems.append(f"{path.name}: {seen} rows; one in {stride} is shown (and the last)")
     return rows
 
 
@@ -172,7 +222,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
 
     met_path = path / "metrics.jsonl"
     if met_path.is_file():
-        run.metrics = _read_jsonl(met_path, run.problems)
+        run.metrics = _read_jsonl(met_path, run.problems, max_rows=MAX_METRIC_ROWS)
         if not run.metrics:
             run.problems.append("metrics.jsonl holds no rows: no training curves")
     else:
