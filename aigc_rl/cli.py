@@ -173,24 +173,13 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aigc-rl`` console script. Bad input exits with status 2 and a one-line error."""
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
-    from .models import ModelNotFoundError
-    from .prompts import PromptFileError
-    from .rewards import UnknownRewardError
-    from .train import RunDirError
+    from .errors import UserInputError
 
     try:
         return _COMMANDS[args.command](args)
-    except (
-        ConfigError,
-        ModelNotFoundError,
-        PromptFileError,
-        UnknownRewardError,
-        RunDirError,
-        FileNotFoundError,
-        FileExistsError,
-    ) as e:
-        print(f"aigc-rl {args.command}: error: {e}", file=sys.stderr)
+    except (UserInputError, FileNotFoundError, FileExistsError) as e:
+        msg = " ".join(str(e).split())  # one line
+        print(f"aigc-rl {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

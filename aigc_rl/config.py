@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
+
 __all__ = ["TrainConfig", "ConfigError", "TEXT_AGENTS", "IMAGE_AGENTS", "TEXT_ENVS", "IMAGE_ENVS"]
 
 TEXT_AGENTS = ("grpo", "rloo")
@@ -19,10 +21,6 @@ TEXT_ENVS = ("aigc_rl/TextCompletion-v0",)
 TEXT_MAX_STEPS = 40
 IMAGE_MAX_STEPS = 20_000
 IMAGE_ENVS = ("aigc_rl/LatentImage-v0",)
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the fix."""
 
 
 @dataclass

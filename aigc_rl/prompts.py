@@ -22,6 +22,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from .errors import PromptFileError
+
 __all__ = ["TASKS", "PromptFileError", "load_prompts", "task_names", "task_path", "is_blank"]
 
 _DATA = Path(__file__).resolve().parent / "data" / "prompts"
@@ -39,10 +41,6 @@ SPLITS = ("train", "eval", "all")
 MAX_FILE_BYTES = 256 * 1024 * 1024
 #: Longest prompt (characters) accepted in any format, CSV fields included.
 MAX_PROMPT_CHARS = 1_000_000
-
-
-class PromptFileError(ValueError):
-    """A prompt file is missing, empty, not UTF-8 or malformed (the message names the file and line)."""
 
 
 def task_names() -> list[str]:

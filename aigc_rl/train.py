@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, TrainConfig
+from .errors import RunDirError
 
 __all__ = ["run_train", "prepare_run_dir", "RunDirError", "is_main_process"]
 
 RUN_MARKERS = ("config.yaml", "metrics.jsonl", "checkpoints", "adapter", "policy")
-
-
-class RunDirError(FileExistsError):
-    """The output directory already holds a run (and neither --resume nor --overwrite was given)."""
 
 
 def is_main_process() -> bool:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from aigc_rl.errors import UnknownRewardError
+
 from .base import FunctionReward, RewardModel
 
 __all__ = ["register", "make", "names", "UnknownRewardError", "resolve_factory"]
@@ -26,13 +28,6 @@ __all__ = ["register", "make", "names", "UnknownRewardError", "resolve_factory"]
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ENTRY_POINT_GROUP = "aigc_rl.rewards"
-
-
-class UnknownRewardError(KeyError):
-    """No reward of that name is registered."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0])
 
 
 def register(name: str, factory: Callable[..., Any] | None = None, *, overwrite: bool = False):

@@ -42,6 +42,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from aigc_rl.envs.image.latent_image import DEFAULT_REWARD, LatentImageTask, LatentImageVectorEnv
+from aigc_rl.errors import PickleRefusedError
 
 __all__ = [
     "ALGOS",
@@ -106,10 +107,6 @@ OPTIM_WEIGHTS = "optim.safetensors"
 REPLAY_WEIGHTS = "replay.safetensors"
 RUN_MARKERS = ("config.yaml", "metrics.jsonl", POLICY_WEIGHTS, POLICY_META)
 FORMAT = "aigc-rl/sb3-policy"
-
-
-class PickleRefusedError(ValueError):
-    """A file that needs unpickling (an SB3 ``.zip``) was asked for without ``allow_pickle=True``."""
 
 
 # ---------------------------------------------------------------------------------------------------------
