@@ -4,7 +4,7 @@
 policy LM's next-token distribution and steps the env, until every sub-env has finished its quota of
 episodes. The policy's logits come either from the env's own forward pass (``expose_logits=True`` or a KL
 penalty, and the policy is the env's ``model``: one forward pass per step for both) or from the helper's own
-KV-cached forward (:class:`~aigc_rl.envs.text._common.CachedLM`) for any other policy LM. Either way each
+KV-cached forward (:class:`~aigc_rl.envs.text.kv_cache.CachedLM`) for any other policy LM. Either way each
 step costs one ``(num_envs, 1)`` forward pass, as in ``transformers`` ``generate`` (see
 ``benchmarks/bench_rollout.py``).
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aigc_rl.envs.text._common import CachedLM
+from aigc_rl.envs.text.kv_cache import CachedLM
 
 __all__ = ["Episode", "RolloutResult", "LMRollout", "sample_tokens"]
 

@@ -1,4 +1,4 @@
-"""Chat messages for a prompt. Token-level formatting with length limits: :class:`aigc_rl.envs.text._common.PromptEncoder`."""
+"""Chat messages for a prompt. Token-level formatting with length limits: :class:`aigc_rl.prompt_encoding.PromptEncoder`."""
 
 from __future__ import annotations
 

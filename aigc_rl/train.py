@@ -62,7 +62,7 @@ def make_reward(cfg: TrainConfig) -> Any:
 
 def make_text_task(cfg: TrainConfig, tokenizer: Any, split: str, reward: Any) -> Any:
     """The run's :class:`~aigc_rl.envs.text.completion.TextTask` for ``split`` ("train" or "eval")."""
-    from aigc_rl.envs.text.completion import TextTask
+    from aigc_rl.task import TextTask
 
     return TextTask(
         task=cfg.task,

@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import aigc_rl  # noqa: F401
     from aigc_rl.agents.rollout import LMRollout
-    from aigc_rl.envs.text._common import PromptEncoder, load_prompt_texts
     from aigc_rl.envs.text.token_generation import TokenGenerationVectorEnv
     from aigc_rl.models import load_causal_lm
+    from aigc_rl.prompt_encoding import PromptEncoder, load_prompt_texts
 
     model, tok = load_causal_lm(args.model, device="cpu" if not torch.cuda.is_available() else None)
     model.eval()

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     from aigc_rl.agents.sb3 import LMPPO
-    from aigc_rl.envs.text._common import tiny_lm
     from aigc_rl.envs.text.token_generation import TokenGenerationEnv
+    from aigc_rl.testing import tiny_lm
 
     model, tok = tiny_lm(seed=args.seed, init_std=0.2)
 

@@ -1,4 +1,4 @@
-"""TRL agents (GRPO, RLOO) with a LoRA adapter, built from a :class:`~aigc_rl.envs.text.completion.TextTask`.
+"""TRL agents (GRPO, RLOO) with a LoRA adapter, built from a :class:`~aigc_rl.task.TextTask`.
 
 The trainer is fed the task's prompts and the task's reward object itself: a
 :class:`~aigc_rl.rewards.CompositeReward` without normalisation is passed as its components with

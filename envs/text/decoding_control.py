@@ -16,15 +16,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ._common import (
-    CachedLM,
-    PromptEncoder,
-    load_prompt_texts,
-    resolve_lm,
-    resolve_reward,
-    torch_generator,
-)
-from ._common import stop_token_ids as _stop_ids
+from aigc_rl.prompt_encoding import PromptEncoder, load_prompt_texts
+from aigc_rl.rewards.resolve import resolve_reward
+
+from .kv_cache import CachedLM
+from .lm import resolve_lm, torch_generator
+from .lm import stop_token_ids as _stop_ids
 
 __all__ = ["DecodingControlEnv", "DEFAULT_RANGES", "sample_group"]
 

@@ -3,7 +3,7 @@
 One episode is one completion: the agent picks the next token id at every step; the episode ends on a stop
 token (EOS) or after ``max_new_tokens``; the reward model scores the decoded completion at the end. A per-token
 KL penalty to a frozen reference LM can be added. The batched :class:`TokenGenerationVectorEnv` advances N
-episodes with one forward pass over a shared KV cache (see :class:`aigc_rl.envs.text._common.CachedLM`).
+episodes with one forward pass over a shared KV cache (see :class:`aigc_rl.envs.text.kv_cache.CachedLM`).
 The design follows RL4LMs (Ramamurthy et al. 2023, "Is Reinforcement Learning (Not) for Natural Language
 Processing") and TextRL, without recomputing the context at every step.
 """
@@ -21,25 +21,52 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ._common import (
-    KL_ESTIMATORS,
-    CachedLM,
-    PromptEncoder,
-    as_int,
-    frozen_copy,
-    kl_penalty_terms,
-    load_prompt_texts,
-    resolve_lm,
-    resolve_reward,
-    score_episodes,
-    vocab_size,
-)
-from ._common import stop_token_ids as _stop_ids
+from aigc_rl.prompt_encoding import PromptEncoder, load_prompt_texts
+from aigc_rl.rewards.resolve import resolve_reward
+
+from .kl import KL_ESTIMATORS, kl_penalty_terms
+from .kv_cache import CachedLM
+from .lm import frozen_copy, resolve_lm, vocab_size
+from .lm import stop_token_ids as _stop_ids
 
 __all__ = ["TokenGenerationEnv", "TokenGenerationVectorEnv", "DEFAULT_REWARD"]
 
 #: Default reward spec: relevance of the completion to the prompt plus half its distinct-2.
 DEFAULT_REWARD = "relevance+distinct-2:0.5"
+
+
+def score_episodes(
+    reward_model: Any, texts: list[str], prompts: list[str]
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Score finished episodes independently of each other.
+
+    Each completion is its own group (``group_ids`` 0..n-1) so that a group reward such as distinct-n never
+    depends on which other sub-environments happened to finish in the same step.
+
+    Returns:
+        ``(totals, components)``: one float per episode (``None`` from the reward model counts as 0.0) and one
+        dict per episode mapping every component name (and ``name/weighted``) to its value.
+    """
+    from aigc_rl.rewards.composite import CompositeReward
+
+    kwargs: dict[str, Any] = {}
+    if getattr(reward_model, "requires_group", False):
+        kwargs["group_ids"] = list(range(len(texts)))
+    if isinstance(reward_model, CompositeReward):
+        total, comps = reward_model.compute(texts, prompts, **kwargs)
+    else:
+        total = reward_model(texts, prompts, **kwargs)
+        comps = {reward_model.name: total}
+    per = [{k: v[i] for k, v in comps.items()} for i in range(len(texts))]
+    return [0.0 if t is None else float(t) for t in total], per
+
+
+def as_int(action: Any, name: str = "action") -> int:
+    """An integer action from an int, numpy scalar or 0-d/1-element array; raises TypeError otherwise."""
+    arr = np.asarray(action)
+    if arr.size != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be one integer token id, got {action!r:.60} (dtype {arr.dtype})")
+    return int(arr.reshape(()))
 
 
 class _Episodes:

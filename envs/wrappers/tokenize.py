@@ -18,7 +18,7 @@ class TokenizeObservation(gym.ObservationWrapper):
     with string observations the same observation layout as ``aigc_rl/TokenGeneration-v0``: token ids
     right-aligned (left padded), int64 ``(max_length,)``, and a 0/1 attention mask of the same shape. The text
     is formatted with the tokenizer's chat template when it has one and cut from the left of the user content
-    when too long (case C4), see :class:`aigc_rl.envs.text._common.PromptEncoder`.
+    when too long (case C4), see :class:`aigc_rl.prompt_encoding.PromptEncoder`.
 
     Args:
         env: An env whose ``observation_space`` is ``spaces.Text``.
@@ -44,7 +44,7 @@ class TokenizeObservation(gym.ObservationWrapper):
                 f"TokenizeObservation wraps envs with a spaces.Text observation, got {env.observation_space}"
             )
         super().__init__(env)
-        from aigc_rl.envs.text._common import PromptEncoder
+        from aigc_rl.prompt_encoding import PromptEncoder
 
         self.tokenizer = tokenizer
         self.max_length = int(max_length)

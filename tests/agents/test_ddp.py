@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from aigc_rl.envs.text._common import tiny_lm
+from aigc_rl.testing import tiny_lm
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import torch
 
 from aigc_rl.agents.trl.trainer import build_trainer
 from aigc_rl.config import TrainConfig
-from aigc_rl.envs.text._common import tiny_lm
-from aigc_rl.envs.text.completion import TextTask
+from aigc_rl.task import TextTask
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = [f"tell me about item {i}" for i in range(8)]
 

@@ -10,9 +10,9 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 
 from aigc_rl.agents.sb3 import LMPPO, LMActorCriticPolicy, UnsupportedSpaceError
-from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv
 from aigc_rl.envs.wrappers import TokenizeObservation
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan", "the cat sat", "zebra"]
 

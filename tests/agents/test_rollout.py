@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from aigc_rl.agents.rollout import LMRollout, sample_tokens
-from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 

@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 
 from aigc_rl.cli import main as cli_main
 from aigc_rl.config import TrainConfig
-from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.evaluation import evaluate_run
+from aigc_rl.testing import tiny_lm
 from aigc_rl.train import RunDirError, run_train
 
 REWARD = "fluency:0.1,distinct-2:1.0"

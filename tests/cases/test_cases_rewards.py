@@ -24,7 +24,7 @@ def _nan(completions, prompts=None, **kw):
 
 @pytest.fixture(scope="module")
 def tiny():
-    from aigc_rl.envs.text._common import tiny_lm
+    from aigc_rl.testing import tiny_lm
 
     return tiny_lm()
 

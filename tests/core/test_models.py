@@ -8,8 +8,8 @@ import os
 import pytest
 
 import aigc_rl.models as models
-from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.models import ModelNotFoundError, convert_embedded, resolve_model
+from aigc_rl.testing import tiny_lm
 
 
 @pytest.fixture

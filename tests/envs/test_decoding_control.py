@@ -7,8 +7,9 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from aigc_rl.envs.text._common import PromptEncoder, tiny_lm
 from aigc_rl.envs.text.decoding_control import DEFAULT_RANGES, DecodingControlEnv, sample_group
+from aigc_rl.prompt_encoding import PromptEncoder
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra"]
 

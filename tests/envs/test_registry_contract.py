@@ -17,7 +17,7 @@ from gymnasium.utils.env_checker import check_env, data_equivalence
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from aigc_rl.envs import ENV_IDS
-from aigc_rl.envs.text._common import tiny_lm
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 

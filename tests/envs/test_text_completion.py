@@ -11,9 +11,10 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import aigc_rl  # noqa: F401
-from aigc_rl.envs.text._common import tiny_lm
-from aigc_rl.envs.text.completion import TextCompletionEnv, TextCompletionVectorEnv, TextTask
+from aigc_rl.envs.text.completion import TextCompletionEnv, TextCompletionVectorEnv
 from aigc_rl.rewards import make_composite
+from aigc_rl.task import TextTask
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "what is two plus two?"]
 

@@ -11,9 +11,12 @@ import torch
 from gymnasium import spaces
 
 import aigc_rl  # noqa: F401  (registers the ids)
-from aigc_rl.envs.text._common import CachedLM, PromptEncoder, kl_penalty_terms, tiny_lm
+from aigc_rl.envs.text.kl import kl_penalty_terms
+from aigc_rl.envs.text.kv_cache import CachedLM
 from aigc_rl.envs.text.token_generation import TokenGenerationEnv, TokenGenerationVectorEnv
+from aigc_rl.prompt_encoding import PromptEncoder
 from aigc_rl.rewards.base import FunctionReward
+from aigc_rl.testing import tiny_lm
 
 PROMPTS = ["write a slogan for a red bike", "the cat sat on the mat", "zebra", "what is two plus two?"]
 
