@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from .base import RewardModel
 
@@ -172,14 +173,10 @@ class Fluency(RewardModel):
         todo = [i for i, x in enumerate(ids) if x]
         for b in range(0, len(todo), self.batch_size):
             chunk = todo[b : b + self.batch_size]
-            seqs = [[start] + ids[i] for i in chunk]
-            width = max(len(s) for s in seqs)
-            input_ids = torch.full((len(seqs), width), start, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, s in enumerate(seqs):  # right padding; the mask, not the id, marks padding (case C1)
-                input_ids[r, : len(s)] = torch.tensor(s)
-                mask[r, : len(s)] = 1
-            input_ids, mask = input_ids.to(device), mask.to(device)
+            seqs = [torch.tensor([start] + ids[i], dtype=torch.long) for i in chunk]
+            # right padding; the mask, not the id, marks padding (case C1)
+            input_ids = pad_sequence(seqs, batch_first=True, padding_value=start).to(device)
+            mask = pad_sequence([torch.ones_like(x) for x in seqs], batch_first=True).to(device)
             logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
             logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
             m = mask[:, 1:].float()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 __all__ = ["CachedLM"]
 
@@ -77,15 +78,11 @@ class CachedLM:
 
     def _prefill(self, prefixes: list[list[int]]) -> tuple[Any, torch.Tensor]:
         """Run left-padded ``prefixes`` (each may be empty) through the model; return (cache, mask)."""
-        k = len(prefixes)
-        width = max(len(p) for p in prefixes)
-        ids = torch.full((k, width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((k, width), dtype=torch.long)
-        for r, p in enumerate(prefixes):
-            if p:
-                ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-                mask[r, width - len(p) :] = 1
+        seqs = [torch.tensor(p, dtype=torch.long) for p in prefixes]
+        ids = pad_sequence(seqs, batch_first=True, padding_value=self.pad_token_id, padding_side="left")
+        mask = pad_sequence([torch.ones_like(s) for s in seqs], batch_first=True, padding_side="left")
         ids, mask = ids.to(self.device), mask.to(self.device)
+        width = ids.shape[1]
         cache = self._new_cache()
         if width > 0:
             pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
