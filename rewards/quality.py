@@ -123,6 +123,15 @@ class Fluency(RewardModel):
         device: torch device; ``None`` = the model's device (CUDA when available for a name).
         batch_size: sequences per forward pass.
         max_length: completion tokens scored at most (the rest is cut).
+        adapter_disabled: Score with a PEFT model's *base*: ``model`` is the policy being trained (a
+            ``peft.PeftModel`` with a LoRA adapter, not copied, not frozen, its mode left as it is) and every
+            forward pass runs inside ``model.disable_adapter()``, i.e. under the reference model of the KL
+            penalty. Saves loading a second copy of the base; the values equal those of a frozen copy of the
+            base bit for bit (``tests/rewards/test_reward_fluency.py``). Needs ``tokenizer``. See
+            :meth:`share_policy_base`.
+
+    Raises:
+        ValueError: ``adapter_disabled`` without a loaded PEFT model and its tokenizer.
     """
 
     name: ClassVar[str] = "fluency"
@@ -137,6 +146,7 @@ class Fluency(RewardModel):
         device: str | None = None,
         batch_size: int = 16,
         max_length: int = 256,
+        adapter_disabled: bool = False,
     ) -> None:
         self.model_spec = model if model is not None else "smollm2-135m-instruct"
         self._tokenizer = tokenizer
@@ -144,6 +154,37 @@ class Fluency(RewardModel):
         self.batch_size = batch_size
         self.max_length = max_length
         self._model: Any = None if isinstance(self.model_spec, str) else self.model_spec
+        self.adapter_disabled = False
+        if adapter_disabled:
+            self.share_policy_base(model, tokenizer)
+
+    def share_policy_base(self, policy: Any, tokenizer: Any) -> None:
+        """Score with ``policy``'s base model (its adapter disabled) instead of a model of our own.
+
+        For a run whose fluency reference is the policy's own base model (``aigc-rl train`` sets
+        ``fluency.model`` to the run's model), call this with the trainer's PEFT model before the first score:
+        the reward then never loads its own copy. Values are unchanged bit for bit.
+
+        Args:
+            policy: A ``peft.PeftModel`` (e.g. ``GRPOTrainer(...).model`` when built with ``peft_config``).
+            tokenizer: Its tokenizer (the same one the reward would load for the base).
+
+        Raises:
+            ValueError: ``policy`` has no ``disable_adapter()`` / ``get_base_model()`` (not a PEFT model), or no
+                tokenizer was given.
+        """
+        if not (
+            callable(getattr(policy, "disable_adapter", None))
+            and callable(getattr(policy, "get_base_model", None))
+        ):
+            raise ValueError(
+                f"fluency adapter_disabled=True needs a PEFT model (peft.PeftModel) as model, got "
+                f"{type(policy).__name__}; pass adapter_disabled=False to score with the model as it is"
+            )
+        if tokenizer is None:
+            raise ValueError("fluency adapter_disabled=True needs the policy's tokenizer: pass tokenizer=...")
+        self._model, self._tokenizer = policy, tokenizer
+        self.adapter_disabled = True
 
     def _load(self) -> None:
         if self._model is None or self._tokenizer is None:
@@ -177,7 +218,14 @@ class Fluency(RewardModel):
             # right padding; the mask, not the id, marks padding (case C1)
             input_ids = pad_sequence(seqs, batch_first=True, padding_value=start).to(device)
             mask = pad_sequence([torch.ones_like(x) for x in seqs], batch_first=True).to(device)
-            logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+            if self.adapter_disabled:
+                # The PEFT model's own forward may be wrapped (accelerate's mixed-precision autocast): call the
+                # base model under the disabled adapter, as a separately loaded copy of the base is called.
+                with model.disable_adapter():
+                    logits = model.get_base_model()(input_ids=input_ids, attention_mask=mask).logits
+            else:
+                logits = model(input_ids=input_ids, attention_mask=mask).logits
+            logits = logits[:, :-1].float()
             logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
             m = mask[:, 1:].float()
             mean = (logp * m).sum(1) / m.sum(1)
