@@ -170,8 +170,9 @@ class Fluency(RewardModel):
             tokenizer: Its tokenizer (the same one the reward would load for the base).
 
         Raises:
-            ValueError: ``policy`` has no ``disable_adapter()`` / ``get_base_model()`` (not a PEFT model), or no
-                tokenizer was given.
+            ValueError: ``policy`` has no ``disable_adapter()`` / ``get_base_model()`` (not a PEFT model), no
+                tokenizer was given, or the policy is on another device type than the copy this reward would
+                load (``device``, default CUDA when available): its values would then differ.
         """
         if not (
             callable(getattr(policy, "disable_adapter", None))
@@ -183,6 +184,16 @@ class Fluency(RewardModel):
             )
         if tokenizer is None:
             raise ValueError("fluency adapter_disabled=True needs the policy's tokenizer: pass tokenizer=...")
+        if isinstance(self.model_spec, str):  # it would load its own copy: on _device(self.device)
+            own, policy_device = (
+                torch.device(_device(self.device)).type,
+                next(policy.parameters()).device.type,
+            )
+            if own != policy_device:
+                raise ValueError(
+                    f"fluency would load its reference model on {own} but the policy is on {policy_device}: the "
+                    "values would differ; share the policy's base only when both are on the same device"
+                )
         self._model, self._tokenizer = policy, tokenizer
         self.adapter_disabled = True
 

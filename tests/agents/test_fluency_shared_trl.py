@@ -42,9 +42,8 @@ def _train(model_dir, out, shared: bool) -> tuple[list[dict], dict[str, torch.Te
         learning_rate=5e-2,
         output_dir=str(out),
     )
-    reward = make_composite(
-        REWARD, reward_kwargs={"fluency": {"model": cfg.model}}
-    )  # as make_reward builds it
+    # as make_reward builds it; device pinned to the policy's (the default, CUDA when available, would differ)
+    reward = make_composite(REWARD, reward_kwargs={"fluency": {"model": cfg.model, "device": "cpu"}})
     set_seed(cfg.seed)
     model, tok = load_causal_lm(cfg.model, device="cpu")
     task = TextTask(prompts=PROMPTS, reward=reward, tokenizer=tok, max_new_tokens=cfg.max_new_tokens)

@@ -114,7 +114,7 @@ def test_share_policy_base_in_a_composite_before_the_first_score():
     )
     want = reward.compute(TEXTS, prompts)
     shared = make_composite(
-        "quality+creativity", reward_kwargs={"fluency": {"model": "never-loaded-name", "tokenizer": None}}
+        "quality+creativity", reward_kwargs={"fluency": {"model": "never-loaded-name", "device": "cpu"}}
     )
     fluency = next(c for c, _ in shared.components if isinstance(c, Fluency))
     fluency.share_policy_base(policy, tok)
@@ -130,3 +130,7 @@ def test_adapter_disabled_needs_a_peft_model_and_its_tokenizer():
     policy, _, _ = _policy_and_copy()
     with pytest.raises(ValueError, match="needs the policy's tokenizer"):
         Fluency(model=policy, adapter_disabled=True)
+    shared = Fluency(model="smollm2-135m-instruct", device="cuda")  # would load its copy on the GPU
+    with pytest.raises(ValueError, match="would load its reference model on cuda but the policy is on cpu"):
+        shared.share_policy_base(policy, tok)
+    assert not shared.adapter_disabled
