@@ -195,6 +195,7 @@ class Novelty(RewardModel):
     name: ClassVar[str] = "novelty"
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    requires_prompt: ClassVar[bool] = True  # the default corpus (without corpus=)
     source: ClassVar[str] = "n-gram novelty vs a reference corpus (McCoy et al. 2023, RAVEN)"
 
     def __init__(
@@ -254,6 +255,7 @@ class SemanticNovelty(_EmbeddingReward):
     name: ClassVar[str] = "semantic-novelty"
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
+    requires_prompt: ClassVar[bool] = True  # the default corpus (without corpus=)
     source: ClassVar[str] = (
         "1 - max cosine similarity to a reference corpus (sentence-transformers embeddings)"
     )

@@ -148,6 +148,8 @@ class ImageRewardModel(RewardModel):
     every entry applicable. Models load lazily on first use and are shared between rewards (one copy per path).
     """
 
+    modality: ClassVar[str] = "image"
+
     def raw_array(self, completions: Any, prompts: Sequence[Any] | None = None, **kwargs: Any) -> np.ndarray:
         """Validated raw metric per image as float64 ``(N,)``, ``NaN`` marking "not applicable" (``None``).
 
@@ -270,6 +272,7 @@ class TargetClass(ImageRewardModel):
     name: ClassVar[str] = "target-class"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    range_note: ClassVar[str] = "`log=True`: (-inf, 0]; needs `target=[...]`"
     source: ClassVar[str] = (
         "classifier probability of the condition, as in the auxiliary classifier of Odena et al. 2017 (AC-GAN)"
     )
@@ -323,6 +326,7 @@ class Realism(ImageRewardModel):
     kind: ClassVar[str] = "quality"
     direction: ClassVar[str] = "minimize"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    range_note: ClassVar[str] = '`method="discriminator"`: maximize'
     source: ClassVar[str] = (
         "VAE reconstruction error (Kingma & Welling 2014; An & Cho 2015) / GAN discriminator (Goodfellow et al. 2014)"
     )
