@@ -37,6 +37,7 @@ __all__ = [
     "make",
     "names",
     "UnknownRewardError",
+    "RewardImportError",
     "resolve_factory",
     "RewardInfo",
     "Variant",
@@ -48,6 +49,14 @@ __all__ = [
     "KINDS",
     "MODALITIES",
 ]
+
+
+class RewardImportError(UnknownRewardError, ValueError):
+    """A dotted-path reward (``pkg.module:factory``) whose module or attribute cannot be imported.
+
+    Bad user input (exit 2 with one line from the CLI); also a ``ValueError`` as before.
+    """
+
 
 #: Reward kinds. ``quality`` and ``creativity`` are the two axes of the report's quality-versus-creativity plot.
 KINDS = ("quality", "creativity", "safety", "custom")
@@ -245,7 +254,8 @@ def resolve_factory(path: str) -> Callable[..., Any]:
     """Import ``"pkg.module:attr"`` (or ``"pkg.module.attr"``) and return the attribute.
 
     Raises:
-        ValueError: the module or attribute cannot be imported; the message says which.
+        RewardImportError: (a ``ValueError``) the module or attribute cannot be imported; the message says
+            which.
     """
     if ":" in path:
         mod_name, _, attr = path.partition(":")
@@ -254,11 +264,11 @@ def resolve_factory(path: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(mod_name)
     except ImportError as e:
-        raise ValueError(f"cannot import module {mod_name!r} for reward {path!r}: {e}") from e
+        raise RewardImportError(f"cannot import module {mod_name!r} for reward {path!r}: {e}") from e
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"module {mod_name!r} has no attribute {attr!r} (reward {path!r})")
+            raise RewardImportError(f"module {mod_name!r} has no attribute {attr!r} (reward {path!r})")
         obj = getattr(obj, part)
     return obj
 
