@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_causal_lm, make_classifier, make_tokenizer
+from reward_models import make_causal_lm, make_classifier, make_tokenizer
 
 from aigc_rl.rewards import EVALUATE_MODULE, UnknownRewardError, evaluate_module_path
 from aigc_rl.rewards._builtin import TEXT_REWARDS

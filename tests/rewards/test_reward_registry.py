@@ -196,7 +196,7 @@ def test_case_a1_applies_to_reward_model_subclasses_and_composites():
 
 @pytest.fixture(scope="module")
 def small_kwargs():
-    from conftest import make_causal_lm, make_classifier, make_tokenizer
+    from reward_models import make_causal_lm, make_classifier, make_tokenizer
 
     tok = make_tokenizer()
     return {
