@@ -319,7 +319,7 @@ class FunctionReward(RewardModel):
         if direction not in ("maximize", "minimize"):
             raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)  # type: ignore[misc]
+        self.name = str(name or getattr(fn, "__name__", type(fn).__name__))  # type: ignore[misc]
         self.direction = direction  # type: ignore[misc]
         self.value_range = value_range  # type: ignore[misc]
         self.requires_group = requires_group  # type: ignore[misc]

@@ -38,7 +38,7 @@ class CompositeReward(RewardModel):
         name: Name of the composite (default ``"reward"``).
     """
 
-    name: ClassVar[str] = "reward"  # type: ignore[misc]
+    name: ClassVar[str] = "reward"
     source: ClassVar[str] = "weighted sum of components"
 
     def __init__(

@@ -91,7 +91,7 @@ def rms_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _load(name_or_path: str) -> torch.nn.Module:
+def _load(name_or_path: str) -> Any:  # a GAN, VAE or classifier of aigc_rl.generators
     from aigc_rl.generators.store import load_model
 
     return load_model(name_or_path)
