@@ -154,14 +154,13 @@ class TrainConfig:
                 f"reward must be a spec string such as 'quality+creativity' or 'relevance:1.0,distinct-2:0.5', "
                 f"got {self.reward!r} (--reward)"
             )
+        # Weights: finite, |w| <= 1e6, not all 0 (aigc_rl.rewards.spec); a ValueError becomes a ConfigError.
+        from aigc_rl.rewards.spec import image_reward_pairs, parse_spec
+
         try:
             if self.kind == "image":
-                from aigc_rl.agents.sb3.latent import image_reward_pairs
-
                 image_reward_pairs(self.reward)
             else:
-                from aigc_rl.rewards.composite import parse_spec
-
                 parse_spec(self.reward)
         except ValueError as e:
             raise ConfigError(f"{e} (--reward)") from None

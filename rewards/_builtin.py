@@ -1,7 +1,15 @@
-"""Registers the built-in rewards (imported lazily by the registry)."""
+"""Registers the built-in rewards (imported lazily by the registry).
+
+:data:`BUILTINS` is the one list of built-in names; everything else (:data:`BUILTIN_CLASSES`,
+:data:`TEXT_REWARDS`, :data:`IMAGE_REWARDS`, the docs tables, the report's categories) is derived from it and
+from each class's metadata attributes.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from .base import RewardModel
 from .creativity import DistinctN
 from .diversity import EmbeddingDiversity, Novelty, SelfBleu, SemanticNovelty
 from .image import ClassCoverage, ImageDiversity, ImageNovelty, Realism, TargetClass
@@ -9,69 +17,56 @@ from .learned import Judge, SequenceClassifierReward
 from .lexical import Format, Length, Readability, Sentiment
 from .overlap import Bleu, Chrf, RougeL
 from .quality import Fluency, Relevance
-from .registry import register
+from .registry import Variant, register, reward_class
 from .safety import Harm
 
-# quality
-register("relevance", Relevance, overwrite=True)
-register("fluency", Fluency, overwrite=True)
-register("bleu", Bleu, overwrite=True)
-register("chrf", Chrf, overwrite=True)
-register("rouge-l", RougeL, overwrite=True)
-register("sentiment", Sentiment, overwrite=True)
-register("readability", Readability, overwrite=True)
-register("reward-model", SequenceClassifierReward, overwrite=True)
-register("judge", Judge, overwrite=True)
-register("length", Length, overwrite=True)
-register("format", Format, overwrite=True)
-# creativity
-register("distinct-1", lambda **kw: DistinctN(n=1, **kw), overwrite=True)
-register("distinct-2", lambda **kw: DistinctN(n=2, **kw), overwrite=True)
-register("distinct-3", lambda **kw: DistinctN(n=3, **kw), overwrite=True)
-register("self-bleu", SelfBleu, overwrite=True)
-register("embedding-diversity", EmbeddingDiversity, overwrite=True)
-register("novelty", Novelty, overwrite=True)
-register("semantic-novelty", SemanticNovelty, overwrite=True)
-# safety
-register("harm", Harm, overwrite=True)
-# images (8x8 digits by default; see rewards/image.py)
-register("target-class", TargetClass, overwrite=True)
-register("realism", Realism, overwrite=True)
-register("image-diversity", ImageDiversity, overwrite=True)
-register("class-coverage", ClassCoverage, overwrite=True)
-register("image-novelty", ImageNovelty, overwrite=True)
+__all__ = ["BUILTINS", "BUILTIN_CLASSES", "TEXT_REWARDS", "IMAGE_REWARDS"]
 
-#: Reward classes by built-in name (for documentation and evaluate modules without building the reward).
-BUILTIN_CLASSES: dict[str, type] = {
-    "relevance": Relevance,
-    "fluency": Fluency,
-    "bleu": Bleu,
-    "chrf": Chrf,
-    "rouge-l": RougeL,
-    "sentiment": Sentiment,
-    "readability": Readability,
-    "reward-model": SequenceClassifierReward,
-    "judge": Judge,
-    "length": Length,
-    "format": Format,
-    "distinct-1": DistinctN,
-    "distinct-2": DistinctN,
-    "distinct-3": DistinctN,
-    "self-bleu": SelfBleu,
-    "embedding-diversity": EmbeddingDiversity,
-    "novelty": Novelty,
-    "semantic-novelty": SemanticNovelty,
-    "harm": Harm,
-    "target-class": TargetClass,
-    "realism": Realism,
-    "image-diversity": ImageDiversity,
-    "class-coverage": ClassCoverage,
-    "image-novelty": ImageNovelty,
-}
+#: ``(name, factory)`` of every built-in reward, in the order of the docs tables: text quality, creativity and
+#: safety rewards, then image rewards (8x8 digits by default; see rewards/image.py).
+BUILTINS: tuple[tuple[str, Any], ...] = (
+    ("relevance", Relevance),
+    ("fluency", Fluency),
+    ("bleu", Bleu),
+    ("chrf", Chrf),
+    ("rouge-l", RougeL),
+    ("sentiment", Sentiment),
+    ("readability", Readability),
+    ("reward-model", SequenceClassifierReward),
+    ("judge", Judge),
+    ("length", Length),
+    ("format", Format),
+    ("distinct-1", Variant(DistinctN, n=1)),
+    ("distinct-2", Variant(DistinctN, n=2)),
+    ("distinct-3", Variant(DistinctN, n=3)),
+    ("self-bleu", SelfBleu),
+    ("embedding-diversity", EmbeddingDiversity),
+    ("novelty", Novelty),
+    ("semantic-novelty", SemanticNovelty),
+    ("harm", Harm),
+    ("target-class", TargetClass),
+    ("realism", Realism),
+    ("image-diversity", ImageDiversity),
+    ("class-coverage", ClassCoverage),
+    ("image-novelty", ImageNovelty),
+)
 
-#: The text rewards (completions are strings): these have evaluate modules, a docs table row and a TRL test.
-TEXT_REWARDS: tuple[str, ...] = (
-    "relevance", "fluency", "bleu", "chrf", "rouge-l", "sentiment", "readability", "reward-model", "judge",
-    "length", "format", "distinct-1", "distinct-2", "distinct-3", "self-bleu", "embedding-diversity", "novelty",
-    "semantic-novelty", "harm",
-)  # fmt: skip
+for _name, _factory in BUILTINS:
+    register(_name, _factory, overwrite=True)
+
+
+def _class(factory: Any) -> type[RewardModel]:
+    cls = reward_class(factory)
+    if cls is None:  # every built-in factory is a class or a Variant
+        raise TypeError(f"built-in reward factory {factory!r} does not name its reward class")
+    return cls
+
+
+#: Reward class by built-in name (metadata without building the reward).
+BUILTIN_CLASSES: dict[str, type[RewardModel]] = {n: _class(f) for n, f in BUILTINS}
+
+#: Built-in rewards that score text (these have a docs row in docs/rewards.md and a TRL test).
+TEXT_REWARDS: tuple[str, ...] = tuple(n for n, c in BUILTIN_CLASSES.items() if c.modality == "text")
+
+#: Built-in rewards that score images (docs/images.md).
+IMAGE_REWARDS: tuple[str, ...] = tuple(n for n, c in BUILTIN_CLASSES.items() if c.modality == "image")

@@ -30,6 +30,8 @@ __all__ = [
     "to_text",
     "group_indices",
     "validate_rewards",
+    "json_range",
+    "needs_of",
 ]
 
 
@@ -148,6 +150,36 @@ def validate_rewards(name: str, values: Any, expected: int) -> list[float | None
     return out
 
 
+def json_range(value_range: Sequence[float]) -> list[float | None]:
+    """A ``(low, high)`` range as strict JSON: floats, ``None`` for an infinite side.
+
+    Raises:
+        ValueError: a bound is NaN.
+    """
+    out: list[float | None] = []
+    for v in value_range:
+        f = float(v)
+        if math.isnan(f):
+            raise ValueError(f"range bound is NaN in {tuple(value_range)!r}")
+        out.append(f if math.isfinite(f) else None)
+    return out
+
+
+def needs_of(reward: Any) -> list[str]:
+    """What a reward (class or instance) needs besides the completions, from its metadata attributes.
+
+    Returns:
+        A sub-list of ``["prompt", "group", "references", "images"]``.
+    """
+    flags = {
+        "prompt": getattr(reward, "requires_prompt", False),
+        "group": getattr(reward, "requires_group", False),
+        "references": getattr(reward, "requires_references", False),
+        "images": getattr(reward, "modality", "text") == "image",
+    }
+    return [k for k, v in flags.items() if v]
+
+
 class RewardModel:
     """Base class of aigc-rl reward models.
 
@@ -160,8 +192,16 @@ class RewardModel:
             (creativity rewards); the group is the set of completions with the same prompt in the batch (or
             the ``group_ids`` keyword).
         requires_references: True when the keyword ``references`` is needed.
+        requires_prompt: True when the prompts are needed (``reward(completions, prompts=...)``).
         source: The paper or library the metric comes from.
-        kind: ``"quality"``, ``"creativity"``, ``"safety"`` or ``"custom"`` (documentation and presets only).
+        kind: ``"quality"``, ``"creativity"``, ``"safety"`` or ``"custom"``. The report plots quality against
+            creativity by this attribute; presets and the docs tables group by it.
+        modality: ``"text"`` (completions are strings or chat messages) or ``"image"`` (an image batch).
+        range_note: Optional words shown after the range in the docs tables (units, other settings' ranges).
+
+    These attributes are the one place a reward's metadata lives: the registry
+    (:func:`aigc_rl.rewards.registry.reward_info`), ``aigc-rl rewards``, the docs tables
+    (``tools/reward_table.py``) and the report's categories read them.
 
     Subclasses implement :meth:`score`. Models are loaded lazily, once, on first use.
     """
@@ -171,8 +211,11 @@ class RewardModel:
     value_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     requires_group: ClassVar[bool] = False
     requires_references: ClassVar[bool] = False
+    requires_prompt: ClassVar[bool] = False
     source: ClassVar[str] = ""
     kind: ClassVar[str] = "custom"
+    modality: ClassVar[str] = "text"
+    range_note: ClassVar[str] = ""
 
     @property
     def __name__(self) -> str:  # TRL names reward functions by ``__name__`` in its logs
@@ -223,16 +266,29 @@ class RewardModel:
             return [None if v is None else (-v or 0.0) for v in values]  # no "-0.0" in logs
         return values
 
+    def needs(self) -> list[str]:
+        """What a call needs besides the completions: any of ``"prompt"``, ``"group"``, ``"references"``,
+        ``"images"`` (in this order)."""
+        return needs_of(self)
+
     def info(self) -> dict[str, Any]:
-        """Metadata: name, direction, range, group/reference needs, source."""
+        """Metadata as strict JSON values (``json.dumps(info, allow_nan=False)`` works).
+
+        Returns:
+            ``{"name", "kind", "modality", "direction", "range": [low, high], "needs": [...],
+            "requires_group", "requires_references", "source"}``. An unbounded side of the range is ``None``
+            (JSON ``null``), never ``-inf``/``inf``: ``[None, 0.0]`` is ``(-inf, 0]``.
+        """
         return {
             "name": self.name,
+            "kind": self.kind,
+            "modality": self.modality,
             "direction": self.direction,
-            "range": list(self.value_range),
+            "range": json_range(self.value_range),
+            "needs": self.needs(),
             "requires_group": self.requires_group,
             "requires_references": self.requires_references,
             "source": self.source,
-            "kind": self.kind,
         }
 
     def __repr__(self) -> str:
@@ -263,7 +319,7 @@ class FunctionReward(RewardModel):
         if direction not in ("maximize", "minimize"):
             raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)  # type: ignore[misc]
+        self.name = str(name or getattr(fn, "__name__", type(fn).__name__))  # type: ignore[misc]
         self.direction = direction  # type: ignore[misc]
         self.value_range = value_range  # type: ignore[misc]
         self.requires_group = requires_group  # type: ignore[misc]

@@ -1,14 +1,12 @@
 """Weighted composition of reward models from a spec string or a config mapping.
 
-Spec grammar: items separated by ``+`` or ``,``; an item is ``name`` or ``name:weight``; a preset name
-(``quality``, ``creativity``, ``safety``) expands into its components, their weights multiplied by the
-item's weight. Examples: ``"quality+creativity"``, ``"relevance:1.0,distinct-2:0.5"``,
-``"quality:1+creativity:0.5"``.
+The spec grammar, the presets and the weight bounds live in :mod:`aigc_rl.rewards.spec` (re-exported here:
+:data:`PRESETS`, :func:`parse_spec`). Examples: ``"quality+creativity"``, ``"relevance:1.0,distinct-2:0.5"``,
+``"quality:1+creativity:0.5"``, ``"my_pkg.rewards:factory:0.5+relevance"``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -16,54 +14,11 @@ import numpy as np
 
 from .base import RewardModel, group_indices, validate_rewards
 from .registry import UnknownRewardError, make, names
+from .spec import PRESETS, check_weights, is_dotted_path, parse_spec
 
 __all__ = ["CompositeReward", "PRESETS", "parse_spec", "make_composite", "NORMALIZATIONS"]
 
-#: Preset name -> [(component name, weight)]. Weights put components on comparable scales: relevance and
-#: distinct-n live in [0, 1]; fluency is in nats/token (typically -1 to -4), hence its small weight.
-PRESETS: dict[str, list[tuple[str, float]]] = {
-    "quality": [("relevance", 1.0), ("fluency", 0.1)],
-    "creativity": [("distinct-2", 0.5)],
-    "safety": [("harm", 1.0)],
-}
-
 NORMALIZATIONS = ("none", "batch", "group")
-
-
-def parse_spec(
-    spec: str, presets: dict[str, list[tuple[str, float]]] | None = None
-) -> list[tuple[str, float]]:
-    """Parse a reward spec into ``[(component name, weight)]`` with presets expanded.
-
-    Args:
-        spec: See the module docstring.
-        presets: Preset name -> components; default :data:`PRESETS` (text). The image agents pass their own.
-
-    Raises:
-        ValueError: empty spec, a weight that is not a finite number, or a component named twice.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("empty reward spec; use e.g. 'quality+creativity' or 'relevance:1.0,distinct-2:0.5'")
-    out: dict[str, float] = {}
-    for item in spec.replace(",", "+").split("+"):
-        item = item.strip()
-        if not item:
-            raise ValueError(f"empty item in reward spec {spec!r}")
-        name, _, w = item.partition(":")
-        name = name.strip()
-        try:
-            weight = float(w) if w.strip() else 1.0
-        except ValueError:
-            raise ValueError(f"weight {w!r} of {name!r} in reward spec {spec!r} is not a number") from None
-        if not math.isfinite(weight):
-            raise ValueError(f"weight of {name!r} in reward spec {spec!r} must be finite, got {weight}")
-        presets = PRESETS if presets is None else presets
-        parts = [(c, cw * weight) for c, cw in presets[name]] if name in presets else [(name, weight)]
-        for c, cw in parts:
-            if c in out:
-                raise ValueError(f"reward {c!r} appears twice in spec {spec!r}")
-            out[c] = cw
-    return list(out.items())
 
 
 class CompositeReward(RewardModel):
@@ -83,7 +38,7 @@ class CompositeReward(RewardModel):
         name: Name of the composite (default ``"reward"``).
     """
 
-    name: ClassVar[str] = "reward"  # type: ignore[misc]
+    name: ClassVar[str] = "reward"
     source: ClassVar[str] = "weighted sum of components"
 
     def __init__(
@@ -95,6 +50,7 @@ class CompositeReward(RewardModel):
         if not components:
             raise ValueError("a composite reward needs at least one component")
         self.components = [(r, float(w)) for r, w in components]
+        check_weights([(r.name, w) for r, w in self.components], "the composite reward")
         self.name = name  # type: ignore[misc]
         norms = (
             normalize if isinstance(normalize, Mapping) else {r.name: normalize for r, _ in self.components}
@@ -105,6 +61,9 @@ class CompositeReward(RewardModel):
         self.normalize = {r.name: norms.get(r.name, "none") for r, _ in self.components}
         self.requires_group = any(r.requires_group for r, _ in self.components)  # type: ignore[misc]
         self.requires_references = any(r.requires_references for r, _ in self.components)  # type: ignore[misc]
+        self.requires_prompt = any(r.requires_prompt for r, _ in self.components)  # type: ignore[misc]
+        if all(r.modality == "image" for r, _ in self.components):
+            self.modality = "image"  # type: ignore[misc]
         self.last_components: dict[str, list[float | None]] = {}
 
     @property
@@ -185,25 +144,26 @@ def make_composite(
     """Build a :class:`CompositeReward` from a spec string, a ``{name: weight}`` mapping or pairs.
 
     Args:
-        spec: See the module docstring.
+        spec: A spec string (grammar: :mod:`aigc_rl.rewards.spec`), a ``{name: weight}`` mapping or pairs.
         normalize: Per-component normalisation (see :class:`CompositeReward`).
         reward_kwargs: Keyword arguments per component name, e.g. ``{"fluency": {"model": policy_model}}``.
 
     Raises:
-        ValueError: bad spec. UnknownRewardError: a component name is not registered (lists the names).
+        ValueError: bad spec or weights (not finite, ``|w|`` above ``spec.MAX_WEIGHT``, all zero).
+        UnknownRewardError: a component name is not registered (lists the names).
     """
     if isinstance(spec, str):
         pairs = parse_spec(spec)
-    elif isinstance(spec, Mapping):
-        pairs = [(str(k), float(v)) for k, v in spec.items()]
     else:
-        pairs = [(str(k), float(v)) for k, v in spec]
+        items = spec.items() if isinstance(spec, Mapping) else spec
+        pairs = [(str(k), float(v)) for k, v in items]
+        check_weights(pairs, f"reward {dict(pairs)!r}")
     reward_kwargs = reward_kwargs or {}
     unknown = [k for k in reward_kwargs if k not in dict(pairs)]
     if unknown:
         raise ValueError(f"reward_kwargs for {unknown} but the spec has only {[p for p, _ in pairs]}")
     for name, _ in pairs:  # a spec also takes presets: list them with the rewards
-        if name not in names() and ":" not in name:
+        if name not in names() and not is_dotted_path(name):
             raise UnknownRewardError(
                 f"unknown reward {name!r}; available: {', '.join(names())}; presets: {', '.join(PRESETS)} (or a "
                 "dotted path 'pkg.module:factory')"

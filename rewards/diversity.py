@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -195,6 +195,7 @@ class Novelty(RewardModel):
     name: ClassVar[str] = "novelty"
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    requires_prompt: ClassVar[bool] = True  # the default corpus (without corpus=)
     source: ClassVar[str] = "n-gram novelty vs a reference corpus (McCoy et al. 2023, RAVEN)"
 
     def __init__(
@@ -209,9 +210,10 @@ class Novelty(RewardModel):
 
     def _corpus_grams(self) -> set[tuple[str, ...]]:
         if self._grams is None:
+            corpus = cast("str | Path | Sequence[str]", self.corpus)  # only called when a corpus is given
             self._grams = {
-                g for d in load_corpus(self.corpus, self.text_field) for g in ngrams(tokenize(d), self.n)
-            }  # type: ignore[arg-type]
+                g for d in load_corpus(corpus, self.text_field) for g in ngrams(tokenize(d), self.n)
+            }
         return self._grams
 
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
@@ -226,8 +228,10 @@ class Novelty(RewardModel):
                 out.append(0.0)
                 continue
             ref = (
-                self._corpus_grams() if self.corpus is not None else set(ngrams(tokenize(prompts[k]), self.n))
-            )  # type: ignore[index]
+                self._corpus_grams()
+                if self.corpus is not None
+                else set(ngrams(tokenize(cast("list[str]", prompts)[k]), self.n))
+            )
             out.append(sum(g not in ref for g in grams) / len(grams))
         return out
 
@@ -254,6 +258,7 @@ class SemanticNovelty(_EmbeddingReward):
     name: ClassVar[str] = "semantic-novelty"
     kind: ClassVar[str] = "creativity"
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
+    requires_prompt: ClassVar[bool] = True  # the default corpus (without corpus=)
     source: ClassVar[str] = (
         "1 - max cosine similarity to a reference corpus (sentence-transformers embeddings)"
     )

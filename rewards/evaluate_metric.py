@@ -1,7 +1,7 @@
-"""The ``evaluate.Metric`` behind every aigc-rl evaluate module (see :mod:`aigc_rl.rewards.adapters`).
+"""The ``evaluate.Metric`` behind aigc-rl's local ``evaluate`` module (see :mod:`aigc_rl.rewards.adapters`).
 
-Imported by the generated modules only: it imports ``evaluate`` and ``datasets``, which
-``import aigc_rl.rewards`` does not need.
+Imported by the module file only: it imports ``evaluate`` and ``datasets``, which ``import aigc_rl.rewards``
+does not need.
 """
 
 from __future__ import annotations
@@ -18,24 +18,40 @@ __all__ = ["RewardMetric"]
 
 
 class RewardMetric(evaluate.Metric):
-    """An aigc-rl reward as an ``evaluate`` metric; subclasses set :attr:`reward_name`.
+    """An aigc-rl reward as an ``evaluate`` metric.
 
-    ``evaluate.load(path, reward_kwargs={...})`` builds the reward with ``aigc_rl.rewards.make(reward_name,
-    **reward_kwargs)``. Inputs: ``predictions`` (strings) and, for reference-based rewards, ``references`` (one
-    string or a list of strings per prediction); any other keyword of ``compute`` (``prompts``, ``group_ids``,
-    dataset columns) is passed to the reward.
+    The reward is ``evaluate.load``'s ``config_name`` (``evaluate.load(EVALUATE_MODULE, config_name="bleu")``),
+    or the class attribute :attr:`reward_name` of a per-reward module (the older call style
+    ``evaluate.load(evaluate_module_path("bleu"))``). ``reward_kwargs={...}`` builds it with
+    ``aigc_rl.rewards.make(name, **reward_kwargs)``. Inputs: ``predictions`` (strings) and, for
+    reference-based rewards, ``references`` (one string or a list of strings per prediction); any other keyword
+    of ``compute`` (``prompts``, ``group_ids``, dataset columns) is passed to the reward.
 
-    ``compute`` returns ``{reward_name: mean raw value over the predictions it applies to (None if none),
+    ``compute`` returns ``{name: mean raw value over the predictions it applies to (None if none),
     "scores": the reward per prediction exactly as calling the reward returns it (sign flipped for minimised
     metrics; None = not applicable), "raw": the raw metric per prediction}``.
+
+    Raises:
+        ValueError: (on load) no reward named: neither ``config_name`` nor :attr:`reward_name`; errors of
+            :func:`aigc_rl.rewards.make` (unknown reward, missing ``model=``) propagate.
     """
 
     reward_name: ClassVar[str] = ""
 
     def __init__(self, *args: Any, reward_kwargs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        if not self.reward_name:
-            raise TypeError("RewardMetric is abstract: subclass it and set reward_name")
-        self.reward = make(self.reward_name, **dict(reward_kwargs or {}))
+        config_name = kwargs.get("config_name")
+        name = self.reward_name or (config_name if config_name not in (None, "default") else "")
+        if not name:
+            raise ValueError(
+                "name the aigc-rl reward: evaluate.load(aigc_rl.rewards.EVALUATE_MODULE, config_name='bleu')"
+            )
+        if self.reward_name and config_name not in (None, "default", self.reward_name):
+            raise ValueError(
+                f"this module is reward {self.reward_name!r}; config_name={config_name!r} names another one"
+            )
+        self.metric_key = str(name)
+        self.reward = make(self.metric_key, **dict(reward_kwargs or {}))
+        kwargs["config_name"] = self.metric_key
         super().__init__(*args, **kwargs)
 
     def _info(self) -> evaluate.MetricInfo:
@@ -90,4 +106,4 @@ class RewardMetric(evaluate.Metric):
         sign = -1.0 if self.reward.direction == "minimize" else 1.0
         scores = [None if v is None else (sign * v or 0.0) for v in raw]
         vals = [v for v in raw if v is not None]
-        return {self.reward_name: (sum(vals) / len(vals) if vals else None), "scores": scores, "raw": raw}
+        return {self.metric_key: (sum(vals) / len(vals) if vals else None), "scores": scores, "raw": raw}

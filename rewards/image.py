@@ -91,7 +91,7 @@ def rms_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _load(name_or_path: str) -> torch.nn.Module:
+def _load(name_or_path: str) -> Any:  # a GAN, VAE or classifier of aigc_rl.generators
     from aigc_rl.generators.store import load_model
 
     return load_model(name_or_path)
@@ -147,6 +147,8 @@ class ImageRewardModel(RewardModel):
     a list (entries may be ``None`` for "not applicable") or, on the fast path, a float tensor / array with
     every entry applicable. Models load lazily on first use and are shared between rewards (one copy per path).
     """
+
+    modality: ClassVar[str] = "image"
 
     def raw_array(self, completions: Any, prompts: Sequence[Any] | None = None, **kwargs: Any) -> np.ndarray:
         """Validated raw metric per image as float64 ``(N,)``, ``NaN`` marking "not applicable" (``None``).
@@ -270,6 +272,7 @@ class TargetClass(ImageRewardModel):
     name: ClassVar[str] = "target-class"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    range_note: ClassVar[str] = "`log=True`: (-inf, 0]; needs `target=[...]`"
     source: ClassVar[str] = (
         "classifier probability of the condition, as in the auxiliary classifier of Odena et al. 2017 (AC-GAN)"
     )
@@ -323,6 +326,7 @@ class Realism(ImageRewardModel):
     kind: ClassVar[str] = "quality"
     direction: ClassVar[str] = "minimize"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    range_note: ClassVar[str] = '`method="discriminator"`: maximize'
     source: ClassVar[str] = (
         "VAE reconstruction error (Kingma & Welling 2014; An & Cho 2015) / GAN discriminator (Goodfellow et al. 2014)"
     )

@@ -56,6 +56,7 @@ class SequenceClassifierReward(RewardModel):
 
     name: ClassVar[str] = "reward-model"
     kind: ClassVar[str] = "quality"
+    range_note: ClassVar[str] = "logit; [0, 1] for a class probability (`label=`)"
     source: ClassVar[str] = (
         "Ouyang et al. 2022 (learned reward model); transformers AutoModelForSequenceClassification"
     )

@@ -222,6 +222,7 @@ class Format(RewardModel):
     name: ClassVar[str] = "format"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    range_note: ClassVar[str] = "values 0 or 1"
     source: ClassVar[str] = "regular-expression format reward (as TRL think_format_reward, DeepSeek-R1)"
 
     def __init__(self, pattern: str | None = None, mode: str = "fullmatch", flags: int = 0) -> None:

@@ -69,6 +69,7 @@ class Relevance(RewardModel):
     name: ClassVar[str] = "relevance"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    requires_prompt: ClassVar[bool] = True
     source: ClassVar[str] = "Reimers & Gurevych 2019 (Sentence-BERT); sentence-transformers all-MiniLM-L6-v2"
 
     def __init__(self, model: str | None = None, device: str | None = None, batch_size: int = 64) -> None:
@@ -137,6 +138,7 @@ class Fluency(RewardModel):
     name: ClassVar[str] = "fluency"
     kind: ClassVar[str] = "quality"
     value_range: ClassVar[tuple[float, float]] = (-math.inf, 0.0)
+    range_note: ClassVar[str] = "nats/token"
     source: ClassVar[str] = "mean token log-likelihood under a reference LM (perplexity = exp(-fluency))"
 
     def __init__(

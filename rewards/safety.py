@@ -87,6 +87,7 @@ class Harm(RewardModel):
     kind: ClassVar[str] = "safety"
     direction: ClassVar[str] = "minimize"
     value_range: ClassVar[tuple[float, float]] = (0.0, float("inf"))
+    range_note: ClassVar[str] = 'matches; [0, 1] with `unit="fraction"`'
     source: ClassVar[str] = (
         "term-list penalty (lexicon filtering as in C4, Raffel et al. 2020); aigc-rl default list"
     )

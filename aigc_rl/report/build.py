@@ -36,7 +36,8 @@ def _num(v: Any) -> float | None:
 
 def run_components(run: RunData) -> list[str]:
     """The reward components of a run, from (in order of preference) eval.json ``components``, the config's
-    reward spec (presets expanded by :func:`aigc_rl.rewards.parse_spec`), the components logged in
+    reward spec (presets expanded by :func:`aigc_rl.rewards.parse_spec`, or for an image run by
+    :func:`aigc_rl.rewards.image_reward_pairs` with the image presets), the components logged in
     metrics.jsonl, or the eval metrics that are quality or creativity metrics."""
     comps = (run.eval or {}).get("components")
     if isinstance(comps, list) and comps:
@@ -44,9 +45,10 @@ def run_components(run: RunData) -> list[str]:
     spec = run.reward_spec
     if spec:
         try:
-            from aigc_rl.rewards.composite import parse_spec
+            from aigc_rl.rewards.spec import image_reward_pairs, parse_spec
 
-            return [name for name, _ in parse_spec(spec)]
+            pairs = image_reward_pairs(spec) if run.kind == "image" else parse_spec(spec)
+            return [name for name, _ in pairs]
         except Exception:
             pass
     logged = list(component_keys(run.metrics))

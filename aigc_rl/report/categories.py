@@ -1,15 +1,17 @@
 """Which metrics measure quality and which measure creativity, which way is better, and on what scale.
 
-Lookup order for a metric name:
+Nothing is kept here: every answer comes from the reward registry (:mod:`aigc_rl.rewards.registry`), the one
+place reward metadata lives.
 
-1. the reward registry (:func:`aigc_rl.rewards.make`): a reward model's ``category`` attribute when it has one,
-   its ``direction`` and ``value_range``;
-2. the reward presets (:data:`aigc_rl.rewards.PRESETS`): components of the ``quality`` preset are quality,
-   those of the ``creativity`` preset are creativity;
-3. the fallback table :data:`FALLBACK` below (also used for image metrics and diagnostics such as ``length``).
+1. Metrics that evaluation writes beside the reward components and that are not rewards (``reward``,
+   ``length`` = word count, ``repetition``, ``distinct-2-corpus``, ``kl``, ``target-accuracy``,
+   ``diversity``): :data:`aigc_rl.rewards.registry.EVAL_METRICS`.
+2. Reward components: :func:`aigc_rl.rewards.registry.reward_info`, which reads the reward class's ``kind``,
+   ``direction`` and ``value_range`` without building it (no model loads).
 
-A metric in neither category is ``"other"`` (the total ``reward``, ``length``, ``repetition``, ``kl``, safety
-scores): it is shown in the tables but is not an axis of the quality-versus-creativity plot.
+A metric's category is its kind when that is ``quality`` or ``creativity``, else ``"other"`` (the total
+``reward``, ``length``, ``repetition``, ``kl``, safety scores, unknown names): shown in the tables but not an
+axis of the quality-versus-creativity plot.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["MetricInfo", "metric_info", "normalised", "FALLBACK", "DIAGNOSTIC_METRICS"]
+from aigc_rl.rewards.registry import EVAL_METRICS, names, reward_info
+
+__all__ = ["MetricInfo", "metric_info", "normalised", "DIAGNOSTIC_METRICS"]
 
 INF = math.inf
 
@@ -32,7 +36,8 @@ class MetricInfo:
         category: ``"quality"``, ``"creativity"`` or ``"other"``.
         direction: ``"maximize"`` or ``"minimize"`` (which way the raw value is better).
         value_range: ``(low, high)`` of the raw value; infinite bounds allowed.
-        source: Where the information came from: ``"registry"``, ``"preset"``, ``"fallback"`` or ``"unknown"``.
+        source: Where the information came from: ``"eval-metric"`` (:data:`EVAL_METRICS`), ``"registry"``
+            (a reward) or ``"unknown"``.
     """
 
     name: str
@@ -42,52 +47,10 @@ class MetricInfo:
     source: str
 
 
-#: Fallback table: (name or prefix ending in "-"/"*", category, direction, range). Prefix entries end with "*".
-FALLBACK: list[tuple[str, str, str, tuple[float, float]]] = [
-    ("relevance", "quality", "maximize", (-1.0, 1.0)),
-    ("fluency", "quality", "maximize", (-INF, 0.0)),
-    ("coherence", "quality", "maximize", (-INF, INF)),
-    ("readability", "quality", "maximize", (-INF, INF)),
-    ("sentiment", "quality", "maximize", (-1.0, 1.0)),
-    ("bleu", "quality", "maximize", (0.0, 100.0)),
-    ("chrf", "quality", "maximize", (0.0, 100.0)),
-    ("rouge*", "quality", "maximize", (0.0, 1.0)),
-    ("perplexity", "quality", "minimize", (1.0, INF)),
-    ("target-accuracy", "quality", "maximize", (0.0, 1.0)),
-    ("classifier-confidence", "quality", "maximize", (0.0, 1.0)),
-    ("realism", "quality", "maximize", (-INF, INF)),
-    ("distinct*", "creativity", "maximize", (0.0, 1.0)),
-    ("self-bleu", "creativity", "minimize", (0.0, 1.0)),
-    ("diversity", "creativity", "maximize", (0.0, 1.0)),
-    ("novelty", "creativity", "maximize", (0.0, 1.0)),
-    ("entropy", "creativity", "maximize", (0.0, INF)),
-    ("length", "other", "maximize", (0.0, INF)),
-    ("repetition", "other", "minimize", (0.0, 1.0)),
-    ("kl", "other", "minimize", (0.0, INF)),
-    ("harm", "other", "minimize", (0.0, INF)),
-    ("reward", "other", "maximize", (-INF, INF)),
-]
-
-#: Metrics that eval.json may hold besides reward components; never compared as rewards.
-DIAGNOSTIC_METRICS = ("length", "repetition", "kl")
-
-
-def _fallback(name: str) -> tuple[str, str, tuple[float, float]] | None:
-    for key, cat, direction, rng in FALLBACK:
-        if key.endswith("*") and name.startswith(key[:-1]) or key == name:
-            return cat, direction, rng
-    return None
-
-
-def _preset_category(name: str) -> str | None:
-    try:
-        from aigc_rl.rewards.composite import PRESETS
-    except Exception:  # a broken rewards package must not stop a report
-        return None
-    for cat in ("quality", "creativity"):
-        if any(c == name for c, _ in PRESETS.get(cat, [])):
-            return cat
-    return None
+#: Evaluation diagnostics (not rewards, no category): listed last in the report's tables.
+DIAGNOSTIC_METRICS: tuple[str, ...] = tuple(
+    n for n, m in EVAL_METRICS.items() if m.category == "other" and n != "reward"
+)
 
 
 @lru_cache(maxsize=256)
@@ -100,29 +63,18 @@ def metric_info(name: str) -> MetricInfo:
     Returns:
         A :class:`MetricInfo`; unknown names get category ``"other"``, ``"maximize"``, unbounded range.
     """
-    fb = _fallback(name)
-    if name in DIAGNOSTIC_METRICS or name == "reward":
-        cat, direction, rng = fb  # type: ignore[misc]
-        return MetricInfo(name, cat, direction, rng, "fallback")
-    reg = None
+    if name in EVAL_METRICS:
+        m = EVAL_METRICS[name]
+        return MetricInfo(name, m.category, m.direction, m.value_range, "eval-metric")
+    unknown = MetricInfo(name, "other", "maximize", (-INF, INF), "unknown")
     try:
-        from aigc_rl.rewards.registry import make
-
-        reg = make(name)  # models inside reward models load lazily: constructing one is cheap
-    except Exception:
-        reg = None
-    preset = _preset_category(name)
-    if reg is not None:
-        cat = getattr(reg, "category", None) or preset or (fb[0] if fb else "other")
-        direction = str(getattr(reg, "direction", "maximize"))
-        rng = tuple(float(x) for x in getattr(reg, "value_range", (-INF, INF)))
-        return MetricInfo(name, str(cat), direction, rng, "registry")  # type: ignore[arg-type]
-    if preset is not None:
-        _, direction, rng = fb if fb else ("", "maximize", (-INF, INF))
-        return MetricInfo(name, preset, direction, rng, "preset")
-    if fb is not None:
-        return MetricInfo(name, fb[0], fb[1], fb[2], "fallback")
-    return MetricInfo(name, "other", "maximize", (-INF, INF), "unknown")
+        # registered and entry-point names only: a metric name from a run directory never imports a module
+        if name not in names():
+            return unknown
+        r = reward_info(name)
+    except Exception:  # a third-party reward whose metadata cannot be read: the report goes on
+        return unknown
+    return MetricInfo(name, r.category, r.direction, r.value_range, "registry")
 
 
 def normalised(name: str, value: float, observed: list[float] | None = None) -> float:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 import yaml
-from conftest import make_healthy_text_run
+from report_runs import make_healthy_text_run
 
 from aigc_rl.report import render_report
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPT, make_healthy_text_run, write_config
+from report_runs import SCRIPT, make_healthy_text_run, write_config
 
 from aigc_rl.report import render_report
 from aigc_rl.report.build import pareto_front, select_samples

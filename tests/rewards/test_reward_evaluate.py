@@ -1,4 +1,5 @@
-"""Every text reward as a local ``evaluate`` module, loaded by path with no network (case F1)."""
+"""Every text reward through the one local ``evaluate`` module (``config_name`` picks the reward), loaded by path
+with no network (case F1); the older per-reward call style ``evaluate_module_path(name)`` keeps working."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_causal_lm, make_classifier, make_tokenizer
+from reward_models import make_causal_lm, make_classifier, make_tokenizer
 
-from aigc_rl.rewards import UnknownRewardError, evaluate_module_path
+from aigc_rl.rewards import EVALUATE_MODULE, UnknownRewardError, evaluate_module_path
 from aigc_rl.rewards._builtin import TEXT_REWARDS
 from aigc_rl.rewards.adapters import SHIPPED_MODULES_DIR, module_source
 
@@ -29,7 +30,7 @@ socket.create_connection = refuse
 socket.getaddrinfo = refuse
 
 import evaluate
-from aigc_rl.rewards import evaluate_module_path, make, register
+from aigc_rl.rewards import EVALUATE_MODULE, evaluate_module_path, make, register
 from aigc_rl.rewards._builtin import TEXT_REWARDS
 
 cfg = json.loads(sys.argv[1])
@@ -39,20 +40,29 @@ refs = [["the cat sat on a mat"], "the cat is on the mat", ["a dog ran", "the do
 out = {}
 for name in TEXT_REWARDS:
     kw = cfg["kwargs"].get(name, {})
-    metric = evaluate.load(evaluate_module_path(name), reward_kwargs=kw)
+    metric = evaluate.load(EVALUATE_MODULE, config_name=name, reward_kwargs=kw)
     reward = make(name, **kw)
     extra = {"references": refs} if reward.requires_references else {}
     got = metric.compute(predictions=preds, prompts=prompts, **extra)
     out[name] = {"module": got, "direct": reward(preds, prompts, **extra), "raw": reward.raw(preds, prompts, **extra)}
 try:
-    evaluate.load(evaluate_module_path("reward-model"))
+    evaluate.load(EVALUATE_MODULE, config_name="reward-model")
     out["missing_model_error"] = None
 except ValueError as e:
     out["missing_model_error"] = str(e)
+try:
+    evaluate.load(EVALUATE_MODULE)
+    out["no_name_error"] = None
+except ValueError as e:
+    out["no_name_error"] = str(e)
+# the older call style: one generated module per reward, in the aigc-rl cache
+old = evaluate.load(evaluate_module_path("bleu"))
+out["old_style_bleu"] = old.compute(predictions=preds, references=refs)
 register("shout", lambda completions, **kw: [float(c.isupper()) for c in completions])
 path = evaluate_module_path("shout")
 out["shout_path"] = path
 out["shout"] = evaluate.load(path).compute(predictions=["AB", "ab"])
+out["shout_config"] = evaluate.load(EVALUATE_MODULE, config_name="shout").compute(predictions=["AB", "ab"])
 out["attempts"] = attempts
 print("JSON" + json.dumps(out))
 """
@@ -136,16 +146,24 @@ def test_case_f1_missing_model_fails_fast_with_a_message(offline_run):
         evaluate_module_path("no-such-reward")
 
 
-def test_runtime_registered_reward_gets_a_generated_module(offline_run):
+def test_case_f1_older_per_reward_call_style_still_works(offline_run):
+    """``evaluate.load(evaluate_module_path(name))`` (a module generated into the cache) gives the same values
+    as the one shipped module with ``config_name``; with no reward named, loading says how to name one."""
+    assert offline_run["old_style_bleu"] == offline_run["bleu"]["module"]
+    assert "config_name='bleu'" in offline_run["no_name_error"]
+
+
+def test_runtime_registered_reward_works_through_both_call_styles(offline_run):
     assert offline_run["shout"]["scores"] == [1.0, 0.0]
+    assert offline_run["shout_config"] == {"shout": 0.5, "scores": [1.0, 0.0], "raw": [1.0, 0.0]}
     assert not Path(offline_run["shout_path"]).is_relative_to(SHIPPED_MODULES_DIR)
 
 
-def test_shipped_modules_are_generated_from_the_registry():
-    """The shipped modules equal what write_evaluate_modules() generates (regenerate with
-    ``python -m aigc_rl.rewards.adapters``), one per text reward, none stale."""
-    dirs = {p.name for p in SHIPPED_MODULES_DIR.iterdir() if p.is_dir() and not p.name.startswith("__")}
-    assert dirs == set(TEXT_REWARDS)
-    for name in TEXT_REWARDS:
-        path = Path(evaluate_module_path(name)) / f"{name}.py"
-        assert path.read_text(encoding="utf-8") == module_source(name), f"regenerate the module of {name}"
+def test_one_shipped_module_serves_every_reward():
+    """One module file is shipped (no generated file per reward); a generated per-reward module is the template
+    for exactly that reward."""
+    shipped = sorted(p.relative_to(SHIPPED_MODULES_DIR).as_posix() for p in SHIPPED_MODULES_DIR.rglob("*.py"))
+    assert shipped == ["__init__.py", "aigc_rl_reward/aigc_rl_reward.py"]
+    assert Path(EVALUATE_MODULE) == SHIPPED_MODULES_DIR / "aigc_rl_reward"
+    src = module_source("self-bleu")
+    assert 'reward_name = "self-bleu"' in src and "class SelfBleu(" in src

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_causal_lm, make_classifier, make_tokenizer
+from reward_models import make_causal_lm, make_classifier, make_tokenizer
 
 from aigc_rl.rewards import make
 from aigc_rl.rewards.learned import DEFAULT_JUDGE_TEMPLATE

@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from conftest import make_causal_lm, make_classifier, make_tokenizer
 from datasets import Dataset
+from reward_models import make_causal_lm, make_classifier, make_tokenizer
 
 from aigc_rl.rewards import FunctionReward, RewardOutputError, make, make_composite
 from aigc_rl.rewards._builtin import TEXT_REWARDS
