@@ -274,6 +274,15 @@ class _TrainCallback(BaseCallback):
         self.bar.close()
 
 
+def _warm_up(task: LatentImageTask) -> None:
+    """Score one image before anything is seeded, so that rewards which load their models lazily (building a
+    torch module draws from the global RNG) do it now, in a new run and in a resumed one alike; without this
+    a run resumed in a new process would draw differently from the uninterrupted one."""
+    z = np.zeros((1, task.latent_dim), dtype=np.float32)
+    task.score(task.generate(z), np.zeros(1, dtype=np.int64))
+    task.clear_memory()
+
+
 def _field_default(cfg: Any, name: str) -> Any:
     """The dataclass default of field ``name`` of ``cfg`` (``dataclasses.MISSING`` when there is none)."""
     if dataclasses.is_dataclass(cfg):
@@ -462,6 +471,7 @@ def train_latent(
         hp = recorded_meta.get("hyperparameters", hp)
         ekw = recorded_meta.get("env_kwargs", ekw)
     task = LatentImageTask(generator=generator, reward=reward_model, device="cpu", **ekw)
+    _warm_up(task)
     venv = LatentVecEnv(LatentImageVectorEnv(n_envs, latent_task=task))
 
     # -- the run directory ----------------------------------------------------------------------------------
@@ -471,46 +481,50 @@ def train_latent(
             f"--resume: {run_dir} was written by aigc-rl 0.1.0 (no run.json, no complete checkpoints) and cannot "
             "be continued exactly; start a new run in another --output-dir, or replace it with --overwrite"
         )
-    rd.prepare(resume=resume, overwrite=overwrite)
-    try:
-        return _train_in_run_dir(
-            rd,
-            cfg=_config_dict(
-                cfg_obj,
-                {
-                    "generator": generator,
-                    "spec": spec,
-                    "agent": agent,
-                    "max_steps": max_steps,
-                    "seed": seed,
-                    "run_dir": run_dir,
-                    "n_envs": n_envs,
-                    "device": device,
-                    "save_steps": save_steps,
-                    "resume": resume,
-                    "overwrite": overwrite,
-                },
-            ),
-            spec=spec,
-            reward_model=reward_model,
-            agent=agent,
-            hp=hp,
-            ekw=ekw,
-            venv=venv,
-            seed=seed,
-            max_steps=max_steps,
-            n_envs=n_envs,
-            generator=str(generator),
-            resume=resume,
-            log_interval=log_interval,
-            save_steps=save_steps,
-            progress=progress,
-            save_zip=save_zip,
-            device=device,
-        )
-    finally:
-        venv.close()
-        rd.release()
+    flag = _StopFlag()
+    # From here on a SIGINT/SIGTERM stops training at the next rollout boundary, after a checkpoint.
+    with _graceful_signals(flag):
+        rd.prepare(resume=resume, overwrite=overwrite)
+        try:
+            return _train_in_run_dir(
+                rd,
+                flag=flag,
+                cfg=_config_dict(
+                    cfg_obj,
+                    {
+                        "generator": generator,
+                        "spec": spec,
+                        "agent": agent,
+                        "max_steps": max_steps,
+                        "seed": seed,
+                        "run_dir": run_dir,
+                        "n_envs": n_envs,
+                        "device": device,
+                        "save_steps": save_steps,
+                        "resume": resume,
+                        "overwrite": overwrite,
+                    },
+                ),
+                spec=spec,
+                reward_model=reward_model,
+                agent=agent,
+                hp=hp,
+                ekw=ekw,
+                venv=venv,
+                seed=seed,
+                max_steps=max_steps,
+                n_envs=n_envs,
+                generator=str(generator),
+                resume=resume,
+                log_interval=log_interval,
+                save_steps=save_steps,
+                progress=progress,
+                save_zip=save_zip,
+                device=device,
+            )
+        finally:
+            venv.close()
+            rd.release()
 
 
 def _config_dict(cfg_obj: Any, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -559,6 +573,7 @@ def _train_in_run_dir(
     progress: bool,
     save_zip: bool,
     device: str,
+    flag: _StopFlag,
 ) -> Path:
     import yaml
 
@@ -589,52 +604,48 @@ def _train_in_run_dir(
         run_dir / "config.yaml",
         yaml.safe_dump({**cfg, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}, sort_keys=False),
     )
-    metrics = MetricsWriter(rd.metrics_path)
-    ckpt = None
-    loop_state: dict[str, Any] | None = None
-    if resume:
-        clean_incomplete_checkpoints(rd.checkpoints_dir)
-        ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
-    if ckpt is not None:
-        model, loop_state = load_checkpoint(ckpt, venv, device)
-        start = int(model.num_timesteps)
-    else:  # a new run, or a resumed one that died before its first checkpoint: start at step 0
-        venv.seed(seed)
-        model = build_model(agent, hp, venv, seed, device)
-        start = 0
-    metrics.truncate_after(start)
-
-    def _save(state: Mapping[str, Any]) -> None:
-        save_checkpoint(model, venv, rd.checkpoints_dir, agent, hp, state)
-
-    flag = _StopFlag()
-    cb = _TrainCallback(
-        metrics, log_interval, save_steps, max_steps, start, progress, _save, flag, loop_state
-    )
-    remaining = max_steps - start
     try:
-        with _graceful_signals(flag):
-            try:
-                if remaining > 0:
-                    model.learn(
-                        total_timesteps=remaining,
-                        callback=cb,
-                        reset_num_timesteps=ckpt is None,
-                        progress_bar=False,
-                    )
-                cb.finish()
-            except _StopTraining:
-                cb.bar.close()
-                step = checkpoint_step(latest_complete_checkpoint(rd.checkpoints_dir) or Path("checkpoint-0"))
-                rd.update_record(status="interrupted", step=max(step, 0))
-                raise TrainingInterrupted(
-                    run_dir, max(step, 0), int(flag.requested or signal.SIGTERM)
-                ) from None
-            if int(model.num_timesteps) > cb.last_saved:
-                _save(cb.state())
-            save_policy(model, run_dir, agent, hp)
-            if save_zip:
-                model.save(str(run_dir / "sb3_model.zip"))
+        metrics = MetricsWriter(rd.metrics_path)
+        ckpt = None
+        loop_state: dict[str, Any] | None = None
+        if resume:
+            clean_incomplete_checkpoints(rd.checkpoints_dir)
+            ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
+        if ckpt is not None:
+            model, loop_state = load_checkpoint(ckpt, venv, device)
+            start = int(model.num_timesteps)
+        else:  # a new run, or a resumed one that died before its first checkpoint: start at step 0
+            venv.seed(seed)
+            model = build_model(agent, hp, venv, seed, device)
+            start = 0
+        metrics.truncate_after(start)
+
+        def _save(state: Mapping[str, Any]) -> None:
+            save_checkpoint(model, venv, rd.checkpoints_dir, agent, hp, state)
+
+        cb = _TrainCallback(
+            metrics, log_interval, save_steps, max_steps, start, progress, _save, flag, loop_state
+        )
+        remaining = max_steps - start
+        try:
+            if remaining > 0:
+                model.learn(
+                    total_timesteps=remaining,
+                    callback=cb,
+                    reset_num_timesteps=ckpt is None,
+                    progress_bar=False,
+                )
+            cb.finish()
+        except _StopTraining:
+            cb.bar.close()
+            step = checkpoint_step(latest_complete_checkpoint(rd.checkpoints_dir) or Path("checkpoint-0"))
+            rd.update_record(status="interrupted", step=max(step, 0))
+            raise TrainingInterrupted(run_dir, max(step, 0), int(flag.requested or signal.SIGTERM)) from None
+        if int(model.num_timesteps) > cb.last_saved:
+            _save(cb.state())
+        save_policy(model, run_dir, agent, hp)
+        if save_zip:
+            model.save(str(run_dir / "sb3_model.zip"))
     except TrainingInterrupted:
         raise
     except KeyboardInterrupt:
