@@ -270,6 +270,9 @@ def test_a_torn_policy_is_refused(tmp_path: Path):
     with pytest.raises(UserFileError, match="different saves"):
         load_policy(run)
     assert load_policy(run / "checkpoints" / "checkpoint-16").num_timesteps == 16
+    (run / "policy.json").unlink()
+    (run / "policy.safetensors").unlink()
+    assert load_policy(run).num_timesteps == 16  # an interrupted run: its newest complete checkpoint
 
 
 def test_the_lock_keeps_a_second_writer_out(tmp_path: Path):
@@ -316,6 +319,28 @@ def test_image_run_into_a_run_directory_exits_2_from_the_cli(tmp_path: Path, cap
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("aigc-rl train: error: ") and "--resume" in err
     assert {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in run.rglob("*")} == before
+    # --save-steps counts env steps for an image run
+    new = tmp_path / "cli"
+    assert (
+        main(
+            [
+                *argv[:4],
+                "sac",
+                "--max-steps",
+                "16",
+                "--n-envs",
+                "4",
+                "--save-steps",
+                "8",
+                "--output-dir",
+                str(new),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (new / "checkpoints").iterdir()) == ["checkpoint-16", "checkpoint-8"]
+    assert json.loads((new / "run.json").read_text())["status"] == "finished"
+    capsys.readouterr()
     # a bad image reward is exit 2 as well, before anything is written
     rc = main([*argv, "--reward", "quality+safety", "--output-dir", str(tmp_path / "new")])
     err = capsys.readouterr().err
