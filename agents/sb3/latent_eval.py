@@ -163,7 +163,7 @@ def evaluate_latent(
     rd = RunDir(run_dir)
     with rd.locked():
         model = load_policy(run_dir)
-        reward_model = make_composite(image_reward_pairs(meta["reward"]))
+        reward_model: Any = make_composite(image_reward_pairs(meta["reward"]))
         ekw = {**meta.get("env_kwargs", {}), "memory_size": 0}
         task = LatentImageTask(generator=meta["generator"], reward=reward_model, **ekw)
         n_classes = _count(
@@ -173,7 +173,7 @@ def evaluate_latent(
             task.n_classes,
             "the number of target classes evaluated",
         )
-        judge_model = load_model(judge)
+        judge_model: Any = load_model(judge)
         classes = np.arange(n_classes)
         targets = np.repeat(classes, k)
         diversity = ImageDiversity()

@@ -115,8 +115,9 @@ def _policy_tensors(model: BaseAlgorithm) -> dict[str, torch.Tensor]:
     state = {
         f"policy/{k}": v.detach().clone().contiguous().cpu() for k, v in model.policy.state_dict().items()
     }
-    if isinstance(model, SAC) and getattr(model, "log_ent_coef", None) is not None:
-        state["extra/log_ent_coef"] = model.log_ent_coef.detach().clone().cpu()
+    log_ent_coef = getattr(model, "log_ent_coef", None) if isinstance(model, SAC) else None
+    if log_ent_coef is not None:
+        state["extra/log_ent_coef"] = log_ent_coef.detach().clone().cpu()
     return state
 
 
@@ -256,9 +257,9 @@ def load_policy(
         raise UserFileError(f"{meta_path}: unknown agent {agent!r}; expected one of {', '.join(ALGOS)}")
     try:
         state = load_file(str(weights_path))
-        with open(weights_path, "rb") as f:  # the header's metadata: the save this file belongs to
-            n = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(n))
+        with open(weights_path, "rb") as fh:  # the header's metadata: the save this file belongs to
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
     except (SafetensorError, OSError, ValueError) as e:  # safetensors refuses anything else (e.g. a pickle)
         raise UserFileError(f"{weights_path} is not a valid safetensors file: {e}") from None
     saved_id = (header.get("__metadata__") or {}).get("save_id")

@@ -237,7 +237,7 @@ def load_checkpoint(ckpt: Path, venv: LatentVecEnv, device: str) -> tuple[BaseAl
     for name, opt in _optimizers(model).items():
         if name in meta["optimizers"]:
             _restore_optimizer(name, opt, optim, meta["optimizers"][name])
-    if replay is not None and isinstance(model, OffPolicyAlgorithm):
+    if replay is not None and isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
         rb = model.replay_buffer
         n = int(meta["replay"]["n"])
         if n > rb.buffer_size:

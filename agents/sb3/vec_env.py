@@ -89,6 +89,17 @@ class LatentVecEnv(VecEnv):
         return [indices] if isinstance(indices, int) else list(indices)
 
     # -- state for exact resume ---------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        v, task = self.venv, self.venv.task
+        return {
+            "targets": v._targets,
+            "z": v._z,
+            "t": v._t,
+            "mem": task._mem,
+            "mem_n": task._mem_n,
+            "mem_pos": task._mem_pos,
+        }
+
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything the env's future depends on: arrays and JSON values.
 
@@ -98,17 +109,11 @@ class LatentVecEnv(VecEnv):
             (``mem`` float32 ``(n_classes, memory_size, H, W)``, ``mem_n``, ``mem_pos`` int64
             ``(n_classes,)``); ``meta`` holds the bit-generator state of the env's ``np_random`` (JSON).
         """
-        v, task = self.venv, self.venv.task
-        arrays = {
-            "targets": v._targets,
-            "z": v._z,
-            "t": v._t,
-            "mem": task._mem,
-            "mem_n": task._mem_n,
-            "mem_pos": task._mem_pos,
-        }
-        arrays = {k: np.ascontiguousarray(a).copy() for k, a in arrays.items()}
-        return arrays, {"np_random": v.np_random.bit_generator.state}
+        v = self.venv
+        return (
+            {k: np.ascontiguousarray(a).copy() for k, a in self._state_arrays().items()},
+            {"np_random": v.np_random.bit_generator.state},
+        )
 
     def set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (on an env built with the same task settings).
@@ -116,16 +121,8 @@ class LatentVecEnv(VecEnv):
         Raises:
             ValueError: an array's shape differs from this env's (a different ``n_envs`` or task).
         """
-        v, task = self.venv, self.venv.task
-        targets = {
-            "targets": v._targets,
-            "z": v._z,
-            "t": v._t,
-            "mem": task._mem,
-            "mem_n": task._mem_n,
-            "mem_pos": task._mem_pos,
-        }
-        for k, dst in targets.items():
+        v = self.venv
+        for k, dst in self._state_arrays().items():
             src = np.asarray(arrays[k])
             if src.shape != dst.shape:
                 raise ValueError(f"env state {k!r} has shape {src.shape}, this env needs {dst.shape}")
