@@ -156,6 +156,13 @@ def test_run_dir_rules_and_resume(tmp_path: Path):
     with pytest.raises(RunDirError, match="exclude"):
         _train(tmp_path, "sac", steps=32, resume=True, overwrite=True)
     assert not (tmp_path / "fresh").exists()
+    legacy = tmp_path / "legacy"  # an aigc-rl 0.1.0 image run: no run.json, no checkpoints to resume from
+    legacy.mkdir()
+    (legacy / "config.yaml").write_text("kind: image\n")
+    (legacy / "policy.json").write_text("{}")
+    with pytest.raises(RunDirError, match="0.1.0"):
+        _train(tmp_path, "sac", steps=32, name="legacy", resume=True)
+    assert sorted(p.name for p in legacy.iterdir()) == ["config.yaml", "policy.json"]
     before = load_file(str(run / "policy.safetensors"))
     rb_before = load_file(str(run / "checkpoints" / "checkpoint-32" / "replay.safetensors"))["observations"]
     _train(tmp_path, "sac", steps=64, resume=True)

@@ -92,7 +92,7 @@ def test_killed_image_training_resumes_to_the_uninterrupted_result(
 ):
     ref_run, train_s = reference
     sig = signal.SIGTERM if point % 2 == 0 else signal.SIGKILL
-    delay = random.Random(SEED * 1000 + point).uniform(0.0, 1.1 * train_s)
+    delay = random.Random(SEED * 1000 + point).uniform(0.0, 0.9 * train_s)
     run = tmp_path / "run"
     proc = _driver(tmp_path, run, "new", stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
