@@ -180,7 +180,7 @@ def evaluate_run(
     if raw.get("kind") == "image":
         from aigc_rl.agents.sb3.latent import evaluate_latent
 
-        result = evaluate_latent(run_dir)
+        result = evaluate_latent(run_dir, n_prompts=n_prompts, samples=samples)
         _write_report(run_dir, report)
         return result
     cfg_fields = {k: v for k, v in raw.items() if k in TrainConfig.field_names()}

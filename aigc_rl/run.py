@@ -45,6 +45,7 @@ __all__ = [
     "latest_complete_checkpoint",
     "library_versions",
     "run_record",
+    "TrainingInterrupted",
 ]
 
 RECORD = "run.json"
@@ -219,8 +220,16 @@ class MetricsWriter:
 # ---------------------------------------------------------------------------------------------------------
 # the run directory
 # ---------------------------------------------------------------------------------------------------------
+# Locks this process holds: resolved run path -> [open lock file, number of RunDir holders]. A second RunDir of
+# the same path in the same process shares the lock (flock would refuse a second descriptor).
+_HELD_LOCKS: dict[str, list[Any]] = {}
+
+
 class RunDir:
     """A run directory and its rules.
+
+    The lock is re-entrant within a process: a second :class:`RunDir` of the same directory in the process
+    that holds the lock shares it (the lock is released when the last holder releases it).
 
     Args:
         path: The directory (need not exist yet).
@@ -297,6 +306,11 @@ class RunDir:
         if self._lock_fh is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        key = str(self.path.resolve())
+        if key in _HELD_LOCKS:  # this process holds it already (e.g. eval inside the CLI's lock): share it
+            _HELD_LOCKS[key][1] += 1
+            self._lock_fh = _HELD_LOCKS[key][0]
+            return
         fh = (self.path / LOCK).open("a+", encoding="utf-8")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -313,11 +327,20 @@ class RunDir:
         fh.write(f"pid {os.getpid()}\n")
         fh.flush()
         self._lock_fh = fh
+        _HELD_LOCKS[key] = [fh, 1]
 
     def release(self) -> None:
         """Release the lock taken by :meth:`acquire` (the lock file stays)."""
         if self._lock_fh is not None:
-            self._lock_fh.close()  # closing the descriptor releases the flock
+            for key, held in list(_HELD_LOCKS.items()):
+                if held[0] is self._lock_fh:
+                    held[1] -= 1
+                    if held[1] <= 0:
+                        del _HELD_LOCKS[key]
+                        self._lock_fh.close()  # closing the descriptor releases the flock
+                    break
+            else:
+                self._lock_fh.close()
             self._lock_fh = None
 
     @contextmanager
@@ -432,3 +455,27 @@ def run_record(
     }
     rec.update(extra or {})
     return rec
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint; the run can be resumed.
+
+    Raised by the image trainer (and, with the same signature, by the text trainer) once the run record says
+    ``"status": "interrupted"``; the command line prints the message and exits with :attr:`exit_status`.
+
+    Attributes:
+        run_dir: The run directory.
+        step: The step of the newest complete checkpoint (where ``--resume`` continues; 0 = from the start).
+        signum: The signal that stopped it (``signal.SIGINT`` or ``signal.SIGTERM``).
+    """
+
+    def __init__(self, run_dir: str | Path, step: int, signum: int) -> None:
+        self.run_dir, self.step, self.signum = Path(run_dir), int(step), int(signum)
+        super().__init__(
+            f"interrupted at step {self.step}; resume with: aigc-rl train --output-dir {self.run_dir} --resume"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        """``128 + signal number``: 130 for SIGINT, 143 for SIGTERM (the shell convention)."""
+        return 128 + self.signum
