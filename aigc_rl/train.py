@@ -280,9 +280,8 @@ def run_train(cfg: TrainConfig, *, inputs: Sequence[str | Path | None] = ()) -> 
         return train_latent(cfg)
 
     import torch
-    from transformers import set_seed
 
-    from aigc_rl.models import load_causal_lm, resolve_model
+    from aigc_rl.models import resolve_model
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
@@ -293,64 +292,82 @@ def run_train(cfg: TrainConfig, *, inputs: Sequence[str | Path | None] = ()) -> 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
+    from aigc_rl.agents.trl.trainer import StopFlag
+
     rd = RunDir(run_dir)
     main = is_main_process()
     if main:
         rd.prepare(resume=cfg.resume, overwrite=cfg.overwrite)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
-    stop: Any = None
+    stop = StopFlag()  # set by the first SIGINT/SIGTERM from here on
     try:
-        resume_from: str | None = None
-        if cfg.resume:
-            ckpt = resume_checkpoint(rd, legacy=not rd.record_path.is_file())
-            start = _step_of(ckpt) if ckpt is not None else 0
-            if main:
-                _drop_incomplete_checkpoints(rd, start)
-                rd.metrics.truncate_after(start)  # the steps after it are trained, and logged, again
-            resume_from = str(ckpt) if ckpt is not None else None
-        if main:
-            if cfg.resume and rd.record_path.is_file():
-                rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
-            else:
-                rd.write_record(run_record(kind="text", config=cfg.to_dict(), reward=reward))
-        set_seed(cfg.seed)
-        if main:
-            cfg.save(run_dir / "config.yaml")
-        model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
-        task = make_text_task(cfg, tokenizer, "train", reward)
-        from aigc_rl.agents.trl.trainer import build_trainer
-
-        trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)
-        stop = trainer.stop_flag
-        t0 = time.time()
-        with _graceful_signals(trainer.stop_flag):
-            trainer.train(resume_from_checkpoint=resume_from)
-        elapsed = time.time() - t0
-        if stop.requested is not None:
-            raise KeyboardInterrupt
-        if trainer.is_world_process_zero():
-            adapter_dir = run_dir / "adapter"
-            trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
-            tokenizer.save_pretrained(adapter_dir)
-            steps = trainer.state.global_step
-            summary = {
-                "global_step": steps,
-                "train_seconds": round(elapsed, 2),
-                "steps_per_second": round(steps / elapsed, 4) if elapsed > 0 else None,
-                "device": "cuda" if use_cuda else "cpu",
-                "world_size": trainer.accelerator.num_processes,
-                "resumed_from": resume_from,
-            }
-            atomic_write_json(run_dir / "train_summary.json", summary)
-            rd.update_record(status="finished", global_step=steps)
+        with _graceful_signals(stop):
+            _train_text(cfg, rd, main, reward, use_cuda, stop)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
         step = _step_of(ckpt) if ckpt is not None else 0
         if main and rd.record_path.is_file():
             rd.update_record(status="interrupted", global_step=step)
-        signum = (stop.requested if stop is not None else None) or signal.SIGINT
-        raise TrainingInterrupted(run_dir, step, signum) from None
+        raise TrainingInterrupted(run_dir, step, stop.requested or signal.SIGINT) from None
     finally:
         rd.release()
     return run_dir
+
+
+def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda: bool, stop: Any) -> None:
+    """The text training proper, inside the run's lock and the signal handlers of :func:`run_train`.
+
+    Raises:
+        KeyboardInterrupt: a signal stopped it (after a final checkpoint when it was the first signal).
+    """
+    from transformers import set_seed
+
+    from aigc_rl.agents.trl.trainer import StopFlag, build_trainer
+    from aigc_rl.models import load_causal_lm
+
+    run_dir = rd.path
+    resume_from: str | None = None
+    if cfg.resume:
+        ckpt = resume_checkpoint(rd, legacy=not rd.record_path.is_file())
+        start = _step_of(ckpt) if ckpt is not None else 0
+        if main:
+            _drop_incomplete_checkpoints(rd, start)
+            rd.metrics.truncate_after(start)  # the steps after it are trained, and logged, again
+        resume_from = str(ckpt) if ckpt is not None else None
+    if main:
+        if cfg.resume and rd.record_path.is_file():
+            rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
+        else:
+            rd.write_record(run_record(kind="text", config=cfg.to_dict(), reward=reward))
+    set_seed(cfg.seed)
+    if main:
+        cfg.save(run_dir / "config.yaml")
+    model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
+    task = make_text_task(cfg, tokenizer, "train", reward)
+    trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)
+    trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
+    trainer.add_callback(stop)
+    trainer.stop_flag = stop
+    if stop.requested is not None:
+        raise KeyboardInterrupt
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=resume_from)
+    elapsed = time.time() - t0
+    if stop.requested is not None and trainer.state.global_step < cfg.max_steps:
+        raise KeyboardInterrupt  # stopped early; a signal after the last step lets the run finish
+    if trainer.is_world_process_zero():
+        adapter_dir = run_dir / "adapter"
+        trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
+        tokenizer.save_pretrained(adapter_dir)
+        steps = trainer.state.global_step
+        summary = {
+            "global_step": steps,
+            "train_seconds": round(elapsed, 2),
+            "steps_per_second": round(steps / elapsed, 4) if elapsed > 0 else None,
+            "device": "cuda" if use_cuda else "cpu",
+            "world_size": trainer.accelerator.num_processes,
+            "resumed_from": resume_from,
+        }
+        atomic_write_json(run_dir / "train_summary.json", summary)
+        rd.update_record(status="finished", global_step=steps)
