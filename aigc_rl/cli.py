@@ -209,7 +209,10 @@ _COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aigc-rl`` console script. Bad input exits with status 2 and a one-line error."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line usage error (status 2)
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     from .errors import UserInputError
 
     try:
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(e).split())  # one line
         print(f"aigc-rl {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside training (which stops at a checkpoint and says how to resume)
         print(
             f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept",
             file=sys.stderr,

@@ -199,7 +199,7 @@ class TrainConfig:
         for name, (lo, hi) in INT_BOUNDS.items():
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                rng = f">= {lo}" if hi >= 10**9 else f"in {lo}..{hi}"
+                rng = f">= {lo}" if hi == 10**9 else f"in {lo}..{hi}"
                 raise ConfigError(f"{name} must be an integer {rng}, got {v!r} (--{name.replace('_', '-')})")
         if self.kind == "text" and self.num_generations < 2:
             raise ConfigError(

@@ -257,6 +257,9 @@ def _evaluate_text(
             f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
             f"{run_dir} --resume`)"
         )
+    from .models import check_adapter_files
+
+    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
     import torch
     from tqdm.auto import tqdm
 

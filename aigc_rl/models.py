@@ -30,6 +30,8 @@ __all__ = [
     "resolve_model",
     "load_causal_lm",
     "load_adapter",
+    "check_adapter_files",
+    "check_model_files",
     "convert_embedded",
 ]
 
@@ -293,6 +295,75 @@ def _not_found(model: Any, e: BaseException) -> ModelNotFoundError:
     )
 
 
+def check_model_files(path: str | os.PathLike[str]) -> None:
+    """Check a local model directory's files without loading the weights: every ``*.safetensors`` header
+    (a truncated file fails here) and the tokenizer.
+
+    Called before a run directory is touched, so a damaged model fails with nothing written. Hub ids (not
+    local directories) are left to :func:`load_causal_lm`.
+
+    Raises:
+        UserFileError: naming the file that cannot be read.
+    """
+    d = Path(path)
+    if not d.is_dir():
+        return
+    from safetensors import safe_open
+
+    for f in sorted(d.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                st.keys()
+        except _FILE_ERRORS as e:
+            raise UserFileError(
+                f"{f}: not a readable safetensors file ({_one_line(e)}); the file is damaged or incomplete "
+                "(e.g. a truncated download): replace it"
+            ) from None
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(str(d))
+    except Exception as e:  # tokenizers raises plain Exception on a malformed tokenizer.json
+        raise UserFileError(
+            f"{_first(d, _TOKENIZER_FILES)}: cannot read the tokenizer ({_one_line(e)}); restore the model "
+            "directory's tokenizer files"
+        ) from None
+
+
+def check_adapter_files(adapter_dir: str | os.PathLike[str]) -> Path:
+    """Check a LoRA adapter directory before any model is loaded.
+
+    Returns:
+        Its weights file (``adapter_model.safetensors``).
+
+    Raises:
+        UserFileError: no ``adapter_config.json``, no weights, or a weights file whose header cannot be read.
+        PickleRefusedError: the weights are only a pickle (``adapter_model.bin``).
+    """
+    d = Path(adapter_dir)
+    if not (d / "adapter_config.json").is_file():
+        raise UserFileError(f"{d}: no adapter_config.json; it is not a LoRA adapter directory")
+    weights = d / "adapter_model.safetensors"
+    if not weights.is_file():
+        if (d / "adapter_model.bin").is_file():
+            raise PickleRefusedError(
+                f"{d / 'adapter_model.bin'}: adapter weights as a pickle are not loaded (unpickling runs code); "
+                "save the adapter with safe_serialization=True (adapter_model.safetensors)"
+            )
+        raise UserFileError(
+            f"{d}: the adapter directory holds no weights (adapter_model.safetensors); the save was "
+            "interrupted or the file was removed"
+        )
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as st:
+            st.keys()
+    except _FILE_ERRORS as e:
+        raise UserFileError(f"{weights}: cannot load the adapter ({_one_line(e)})") from None
+    return weights
+
+
 def load_adapter(model: Any, adapter_dir: str | os.PathLike[str]) -> Any:
     """Wrap ``model`` with the LoRA adapter saved in ``adapter_dir`` (``adapter_config.json`` +
     ``adapter_model.safetensors``).
@@ -312,19 +383,7 @@ def load_adapter(model: Any, adapter_dir: str | os.PathLike[str]) -> Any:
     from peft import PeftModel
 
     d = Path(adapter_dir)
-    if not (d / "adapter_config.json").is_file():
-        raise UserFileError(f"{d}: no adapter_config.json; it is not a LoRA adapter directory")
-    weights = d / "adapter_model.safetensors"
-    if not weights.is_file():
-        if (d / "adapter_model.bin").is_file():
-            raise PickleRefusedError(
-                f"{d / 'adapter_model.bin'}: adapter weights as a pickle are not loaded (unpickling runs code); "
-                "save the adapter with safe_serialization=True (adapter_model.safetensors)"
-            )
-        raise UserFileError(
-            f"{d}: the adapter directory holds no weights (adapter_model.safetensors); the save was "
-            "interrupted or the file was removed"
-        )
+    weights = check_adapter_files(d)
     try:
         return PeftModel.from_pretrained(model, str(d))
     except _FILE_ERRORS as e:

@@ -281,13 +281,15 @@ def run_train(cfg: TrainConfig, *, inputs: Sequence[str | Path | None] = ()) -> 
 
     import torch
 
-    from aigc_rl.models import resolve_model
+    from aigc_rl.models import check_model_files, resolve_model
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
     reward = make_reward(cfg)
     _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
-    check_model_limits(cfg, resolve_model(cfg.model))  # a missing model fails here too
+    model_path = resolve_model(cfg.model)  # a missing model fails here
+    check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
+    check_model_limits(cfg, model_path)
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
