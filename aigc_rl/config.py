@@ -162,9 +162,20 @@ class TrainConfig:
     # runtime
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     resume: bool = field(
-        default=False, metadata={"help": "continue the run in output_dir from its last checkpoint"}
+        default=False,
+        metadata={
+            "help": "continue the run in output_dir from its newest complete checkpoint, with the run's own "
+            "config; only --max-steps (upward), --device, --logging-steps, --save-steps, --eval-prompts and "
+            "--eval-samples may be given to change it"
+        },
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a run already in output_dir"})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "replace the aigc-rl run in output_dir (only its own files are removed; a directory without "
+            "a run record is never touched)"
+        },
+    )
 
     @property
     def kind(self) -> str:

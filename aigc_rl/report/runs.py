@@ -3,6 +3,8 @@
 Run directory contract (written by ``aigc-rl train`` / ``aigc-rl eval``):
 
 =================== =====================================================================================
+``run.json``        The run record (:func:`aigc_rl.run.run_record`): ``kind`` (``text`` | ``image``) is read
+                    from here; runs of aigc-rl 0.1.0 have none, and their kind comes from ``config.yaml``.
 ``config.yaml``     The resolved config: ``kind`` (``text`` | ``image``), ``model``, ``task``, ``reward``
                     (spec string, e.g. ``"quality+creativity"``), ``agent``, ``max_steps``, ``seed``, ``env``.
 ``metrics.jsonl``   One JSON object per logging step: ``step``, ``reward``, ``reward_std``,
@@ -44,7 +46,7 @@ class RunData:
     Attributes:
         path: The run directory.
         name: Display name (the directory name, made unique across a report by the caller).
-        kind: ``"text"``, ``"image"`` or ``None`` when neither config nor eval says and no file hints at it.
+        kind: ``"text"``, ``"image"`` or ``None`` when no record says (``run.json``, ``config.yaml``, ``eval.json``).
         config: Parsed ``config.yaml`` (empty when missing).
         metrics: Rows of ``metrics.jsonl`` in file order (JSON objects; rows that are not objects are dropped).
         eval: Parsed ``eval.json`` (``None`` when missing or unreadable).
