@@ -12,6 +12,29 @@ from . import __version__
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` with a one-line error (exit 2), like every other bad input of the command line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        msg = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {msg} (see {self.prog} --help)\n")
+
+
+def _integer(text: str) -> int:
+    """An integer flag value; ``1e8`` is accepted as 100000000 (then bounded by the config like any other)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if not v.is_integer():
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}")
+    return int(v)
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from .config import TrainConfig
 
@@ -29,19 +52,34 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=None, help=helps[name])
         else:
-            typ = {"max_steps": int, "agent": str}.get(name, type(default) if default is not None else str)
+            typ = {"max_steps": _integer, "agent": str}.get(
+                name, type(default) if default is not None else str
+            )
+            typ = _integer if typ is int else typ
             shown = "" if name in ("agent", "max_steps") else f" (default: {default})"
             p.add_argument(flag, type=typ, default=None, help=helps[name] + shown)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .train import run_train
+    from .config import TrainConfig, recorded_config
+    from .train import TrainingInterrupted, run_train
 
-    overrides = {k: getattr(args, k) for k in __import__("aigc_rl.config").config.TrainConfig.field_names()}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    cfg = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig(**overrides)
-    run_dir = run_train(cfg)
+    given = TrainConfig.read_yaml(args.config) if args.config else {}
+    given.update({k: getattr(args, k) for k in TrainConfig.field_names() if getattr(args, k) is not None})
+    if given.get("resume"):
+        # --resume is the run's own: start from its recorded config; the flags given may change only what
+        # is safe to change (run_train checks them against the record and names any other field).
+        run_dir = TrainConfig.from_dict(dict(given, resume=False), "--resume").resolved_output_dir()
+        recorded = recorded_config(run_dir)
+        if recorded is not None:
+            given = {**{k: v for k, v in recorded.items() if k != "kind"}, **given}
+            given["output_dir"] = str(run_dir)
+    cfg = TrainConfig.from_dict(given, str(args.config or "flags"))
+    try:
+        run_dir = run_train(cfg, inputs=[args.config])
+    except TrainingInterrupted as e:
+        print(f"aigc-rl train: {e}", file=sys.stderr)
+        return e.exit_status
     print(f"aigc-rl: run written to {run_dir}")
     print(f"aigc-rl: next: aigc-rl eval --run {run_dir}")
     return 0
@@ -103,15 +141,16 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_rewards(args: argparse.Namespace) -> int:
     from .rewards import make, names
     from .rewards.composite import PRESETS
+    from .run import json_safe
 
     for n in names():
         try:
             info = make(n).info()
         except Exception as e:  # a reward that needs arguments to build
             info = {"name": n, "note": f"needs arguments: {e}"}
-        print(json.dumps(info))
+        print(json.dumps(json_safe(info), allow_nan=False))  # strict JSON: an open range end is null
     for k, v in PRESETS.items():
-        print(json.dumps({"preset": k, "components": v}))
+        print(json.dumps(json_safe({"preset": k, "components": v}), allow_nan=False))
     return 0
 
 
@@ -123,20 +162,18 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="aigc-rl", description="Reinforcement learning on generative models."
-    )
+    parser = _Parser(prog="aigc-rl", description="Reinforcement learning on generative models.")
     parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     e = sub.add_parser(
         "eval", help="compare base and tuned policy of a run on held-out prompts; writes eval.json + report"
     )
     e.add_argument("--run", required=True, help="run directory written by `aigc-rl train`")
     e.add_argument(
-        "--n-prompts", type=int, default=None, help="held-out prompts (default: the run's eval_prompts)"
+        "--n-prompts", type=_integer, default=None, help="held-out prompts (default: the run's eval_prompts)"
     )
-    e.add_argument("--samples", type=int, default=None, help="completions per prompt and policy")
+    e.add_argument("--samples", type=_integer, default=None, help="completions per prompt and policy")
     r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
     r.add_argument("runs", nargs="+", help="run directories")
     r.add_argument("--out", required=True, help="output directory")
@@ -172,7 +209,10 @@ _COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aigc-rl`` console script. Bad input exits with status 2 and a one-line error."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a one-line usage error (status 2)
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     from .errors import UserInputError
 
     try:
@@ -181,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(e).split())  # one line
         print(f"aigc-rl {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside training (which stops at a checkpoint and says how to resume)
         print(
             f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept",
             file=sys.stderr,

@@ -11,9 +11,19 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, UserInputError
 
-__all__ = ["TrainConfig", "ConfigError", "TEXT_AGENTS", "IMAGE_AGENTS", "TEXT_ENVS", "IMAGE_ENVS"]
+__all__ = [
+    "TrainConfig",
+    "ConfigError",
+    "TEXT_AGENTS",
+    "IMAGE_AGENTS",
+    "TEXT_ENVS",
+    "IMAGE_ENVS",
+    "INT_BOUNDS",
+    "RESUME_SAFE",
+    "recorded_config",
+]
 
 TEXT_AGENTS = ("grpo", "rloo")
 IMAGE_AGENTS = ("ppo", "sac", "a2c")
@@ -21,6 +31,80 @@ TEXT_ENVS = ("aigc_rl/TextCompletion-v0",)
 TEXT_MAX_STEPS = 40
 IMAGE_MAX_STEPS = 20_000
 IMAGE_ENVS = ("aigc_rl/LatentImage-v0",)
+
+#: Inclusive bounds of every integer field. The upper bounds stop values that cannot be meant from hanging or
+#: exhausting memory before training starts (a step builds ``prompts_per_step * num_generations`` sequences of up
+#: to ``max_prompt_tokens + max_new_tokens`` tokens; TRL keeps their float32 logits, ``vocab`` values per
+#: token): 1,024 completions per prompt is 16x the largest GRPO group in the literature (64, DeepSeekMath,
+#: arXiv:2402.03300) and the logits of one such group of 160-token SmolLM2 sequences already take 32 GB.
+#: Token lengths are further bounded by the model's context (``max_position_embeddings``, checked in
+#: :func:`aigc_rl.train.run_train` once the model is resolved). The seed is what numpy accepts (32 bits).
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "max_steps": (1, 10**9),
+    "num_generations": (1, 1024),
+    "prompts_per_step": (1, 1024),
+    "max_new_tokens": (1, 131_072),
+    "max_prompt_tokens": (1, 131_072),
+    "logging_steps": (1, 10**9),
+    "save_steps": (1, 10**9),
+    "eval_prompts": (1, 1_000_000),
+    "eval_samples": (1, 1024),
+    "lora_r": (1, 4096),
+    "lora_alpha": (1, 65_536),
+    "n_envs": (1, 4096),
+    "seed": (0, 2**32 - 1),
+}
+#: Bounds of the float fields: ``(low, low inclusive, high)``. A learning rate above 1 or a temperature
+#: above 100 only produce overflow (``inf`` rewards/losses) on any model.
+FLOAT_BOUNDS: dict[str, tuple[float, bool, float]] = {
+    "learning_rate": (0.0, False, 1.0),
+    "temperature": (0.0, False, 100.0),
+    "beta": (0.0, True, 1000.0),
+}
+#: Fields ``--resume`` may change: they do not alter what the run has trained so far (``max_steps`` only
+#: upward; ``device`` moves the rest of the run, e.g. onto a GPU). Any other field given with ``--resume`` must
+#: equal the run's recorded value.
+RESUME_SAFE = ("max_steps", "device", "logging_steps", "save_steps", "eval_prompts", "eval_samples")
+_RESUME_IGNORED = ("output_dir", "resume", "overwrite")
+
+
+def recorded_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The resolved config a run was trained with: ``run.json``'s ``config``, else ``config.yaml`` (0.1.0 runs).
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        The config fields (only :class:`TrainConfig` field names, plus ``kind``), or ``None`` when the directory
+        holds neither file.
+
+    Raises:
+        ConfigError: the file exists but is not readable as a mapping.
+    """
+    from .run import RunDir
+
+    rd = RunDir(run_dir)
+    data: Any = None
+    if rd.record_path.is_file():
+        try:
+            data = rd.read_record().get("config")
+        except UserInputError as e:
+            raise ConfigError(str(e)) from None
+        source = rd.record_path
+    elif (rd.path / "config.yaml").is_file():
+        source = rd.path / "config.yaml"
+        try:
+            data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{source} is not valid YAML: {' '.join(str(e).split())}") from None
+    else:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} must hold a mapping of field: value (a run config), got {type(data).__name__}"
+        )
+    keep = set(TrainConfig.field_names()) | {"kind"}
+    return {k: v for k, v in data.items() if k in keep}
 
 
 @dataclass
@@ -78,9 +162,20 @@ class TrainConfig:
     # runtime
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     resume: bool = field(
-        default=False, metadata={"help": "continue the run in output_dir from its last checkpoint"}
+        default=False,
+        metadata={
+            "help": "continue the run in output_dir from its newest complete checkpoint, with the run's own "
+            "config; only --max-steps (upward), --device, --logging-steps, --save-steps, --eval-prompts and "
+            "--eval-samples may be given to change it"
+        },
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace a run already in output_dir"})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "replace the aigc-rl run in output_dir (only its own files are removed; a directory without "
+            "a run record is never touched)"
+        },
+    )
 
     @property
     def kind(self) -> str:
@@ -112,33 +207,23 @@ class TrainConfig:
             raise ConfigError(
                 f"env {self.env!r} is not trained by `aigc-rl train`; use {', '.join(TEXT_ENVS + IMAGE_ENVS)}"
             )
-        for name in (
-            "max_steps",
-            "num_generations",
-            "prompts_per_step",
-            "max_new_tokens",
-            "max_prompt_tokens",
-            "logging_steps",
-            "save_steps",
-            "eval_prompts",
-            "eval_samples",
-            "lora_r",
-            "lora_alpha",
-            "n_envs",
-        ):
+        for name, (lo, hi) in INT_BOUNDS.items():
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {v!r} (--{name.replace('_', '-')})")
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                rng = f">= {lo}" if hi == 10**9 else f"in {lo}..{hi}"
+                raise ConfigError(f"{name} must be an integer {rng}, got {v!r} (--{name.replace('_', '-')})")
         if self.kind == "text" and self.num_generations < 2:
             raise ConfigError(
                 f"num_generations must be >= 2 for {self.agent} (group advantages), got {self.num_generations}"
             )
-        for name in ("learning_rate", "temperature"):
+        for name, (lo, closed, hi) in FLOAT_BOUNDS.items():
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"{name} must be a positive number, got {v!r}")
-        if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
-            raise ConfigError(f"beta must be a number >= 0, got {self.beta!r}")
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not (lo <= v if closed else lo < v) or v > hi:
+                what = "a positive number" if not closed else f"a number >= {lo:g}"
+                raise ConfigError(
+                    f"{name} must be {what} and <= {hi:g}, got {v!r} (--{name.replace('_', '-')})"
+                )
         self._validate_reward()
         if self.normalize not in ("none", "batch", "group"):
             raise ConfigError(f"normalize must be none, batch or group, got {self.normalize!r}")
@@ -186,17 +271,46 @@ class TrainConfig:
         """Write the resolved config as YAML (atomically)."""
         d = self.to_dict()
         d["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(d, sort_keys=False), encoding="utf-8")
-        tmp.replace(path)
+        from .run import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(d, sort_keys=False))
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
+    def check_resume(self, recorded: dict[str, Any]) -> None:
+        """Refuse a resumed config that differs from the run's recorded one outside :data:`RESUME_SAFE`.
+
+        Args:
+            recorded: :func:`recorded_config` of the run.
+
+        Raises:
+            ConfigError: naming the first field that differs (or ``max_steps`` lowered) and the fix.
+        """
+        derived = ("model", "task") if recorded.get("kind") == "image" else ()  # written as "gan (digits)"
+        for name in self.field_names():
+            if name in _RESUME_IGNORED or name in derived or name not in recorded:
+                continue
+            new, old = getattr(self, name), recorded[name]
+            if name == "max_steps":
+                if isinstance(old, int) and new < old:
+                    raise ConfigError(
+                        f"--resume: max_steps may only be raised: the run was started with {old}, got {new} "
+                        "(--max-steps)"
+                    )
+                continue
+            if name in RESUME_SAFE or new == old:
+                continue
+            raise ConfigError(
+                f"--resume: {name} is {new!r} but the run was trained with {old!r}; a resumed run keeps its "
+                f"own config (only {', '.join(RESUME_SAFE)} may change): drop --{name.replace('_', '-')}, or "
+                "start a new run in another --output-dir"
+            )
+
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        """Load a YAML config and apply ``overrides`` (CLI flags that were given).
+    def read_yaml(cls, path: str | Path) -> dict[str, Any]:
+        """The fields of a YAML config file (``kind`` and ``saved_at`` of a saved run config are dropped).
 
         Raises:
             ConfigError: unreadable/malformed YAML, or a key that is not a config field (lists the fields).
@@ -227,8 +341,28 @@ class TrainConfig:
             raise ConfigError(
                 f"{p}: unknown config keys {unknown}; valid keys: {', '.join(cls.field_names())}"
             )
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build a config from field values (``kind`` and ``saved_at`` are ignored).
+
+        Raises:
+            ConfigError: a key that is not a field, or an invalid value.
+        """
+        data = {k: v for k, v in data.items() if k not in ("kind", "saved_at")}
         try:
             return cls(**data)
         except TypeError as e:
-            raise ConfigError(f"{p}: {e}") from None
+            raise ConfigError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Load a YAML config and apply ``overrides`` (CLI flags that were given).
+
+        Raises:
+            ConfigError: unreadable/malformed YAML, or a key that is not a config field (lists the fields).
+        """
+        data = cls.read_yaml(path)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data, source=str(path))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,16 @@ import numpy as np
 
 from .rewards._text import ngrams, tokenize
 from .rewards.creativity import distinct_n_corpus
+from .run import atomic_write_json, atomic_write_text, json_safe
 
-__all__ = ["bootstrap_ci", "summarize", "repetition_rate", "evaluate_run", "generate_completions"]
+__all__ = [
+    "bootstrap_ci",
+    "summarize",
+    "repetition_rate",
+    "evaluate_run",
+    "generate_completions",
+    "run_kind",
+]
 
 
 def bootstrap_ci(
@@ -156,33 +163,68 @@ def evaluate_run(
     Returns:
         The ``eval.json`` content.
 
+    The run's lock is held while evaluating (a training or another eval of the same run: exit 2), and its
+    kind comes from its record (``run.json``; ``config.yaml`` for 0.1.0 runs), not from which files exist.
+
     Raises:
-        FileNotFoundError: the run directory, its ``config.yaml`` or its adapter is missing (the message says
-            which and how to produce it).
+        FileNotFoundError: the run directory, its record or its adapter is missing (the message says which
+            and how to produce it).
+        RunLockedError: another process holds the run.
+        UserFileError: the adapter cannot be loaded (the message names it).
     """
-    from .config import ConfigError, TrainConfig
+    from .config import TrainConfig
+    from .run import RunDir
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
+    rd = RunDir(run_dir)
+    run_dir = rd.path
+    if not (rd.record_path.is_file() or (run_dir / "config.yaml").is_file()):
         raise FileNotFoundError(
-            f"{run_dir} holds no config.yaml: is it a run directory written by `aigc-rl train`?"
+            f"{run_dir} holds no run record (run.json) or config.yaml: is it a run directory written by "
+            "`aigc-rl train`?"
         )
-    import yaml
+    with rd.locked():  # a training, an overwrite or another eval of this run waits for nobody: exit 2
+        kind = run_kind(run_dir)
+        if kind == "image":
+            result = _evaluate_image(run_dir, n_prompts, samples)
+            _write_report(run_dir, report)
+            return result
+        return _evaluate_text(run_dir, TrainConfig, n_prompts, samples, report)
 
-    try:
-        raw = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{run_dir / 'config.yaml'} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{run_dir / 'config.yaml'} must hold a mapping of field: value (a run config), got {type(raw).__name__}"
-        )
-    if raw.get("kind") == "image":
-        from aigc_rl.agents.sb3.latent import evaluate_latent
 
-        result = evaluate_latent(run_dir, n_prompts=n_prompts, samples=samples)
-        _write_report(run_dir, report)
-        return result
+def run_kind(run_dir: str | Path) -> str:
+    """A run's kind (``"text"`` | ``"image"``) from its record: ``run.json``, else ``config.yaml`` (0.1.0).
+
+    Raises:
+        ConfigError: the record cannot be read.
+    """
+    from .config import ConfigError, recorded_config
+    from .run import RunDir
+
+    rd = RunDir(run_dir)
+    if rd.record_path.is_file():
+        try:
+            kind = rd.read_record().get("kind")
+        except Exception as e:  # RunDirError: unreadable record
+            raise ConfigError(str(e)) from None
+    else:
+        kind = (recorded_config(run_dir) or {}).get("kind")
+    return "image" if kind == "image" else "text"
+
+
+def _evaluate_image(run_dir: Path, n_prompts: int | None, samples: int | None) -> dict:
+    """The image run's evaluation, with ``--n-prompts`` / ``--samples`` passed on (see
+    :func:`aigc_rl.agents.sb3.latent_eval.evaluate_latent` for their meaning there)."""
+    from aigc_rl.agents.sb3.latent import evaluate_latent
+
+    return evaluate_latent(run_dir, n_prompts=n_prompts, samples=samples)
+
+
+def _evaluate_text(
+    run_dir: Path, TrainConfig: Any, n_prompts: int | None, samples: int | None, report: bool
+) -> dict:
+    from .config import recorded_config
+
+    raw = recorded_config(run_dir) or {}
     cfg_fields = {k: v for k, v in raw.items() if k in TrainConfig.field_names()}
     cfg_fields.update(resume=False, overwrite=False)
     cfg = TrainConfig(**cfg_fields)
@@ -192,11 +234,13 @@ def evaluate_run(
             f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
             f"{run_dir} --resume`)"
         )
+    from .models import check_adapter_files
+
+    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
     import torch
-    from peft import PeftModel
     from tqdm.auto import tqdm
 
-    from .models import load_causal_lm
+    from .models import load_adapter, load_causal_lm
     from .train import make_reward, make_text_task
 
     n_prompts = n_prompts or cfg.eval_prompts
@@ -207,7 +251,7 @@ def evaluate_run(
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
-    policy = PeftModel.from_pretrained(model, str(adapter))
+    policy = load_adapter(model, adapter)
     policy.eval()
     total = 2 * len(indices) * samples
     results: dict[str, dict] = {}
@@ -245,18 +289,13 @@ def evaluate_run(
         "ci_method": "percentile bootstrap over prompts, 5000 resamples",
         "policies": results,
     }
-    _atomic_write(run_dir / "eval.json", json.dumps(out, indent=2) + "\n")
-    _atomic_write(
-        run_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_rows)
+    atomic_write_json(run_dir / "eval.json", out)
+    atomic_write_text(
+        run_dir / "samples.jsonl",
+        "".join(json.dumps(json_safe(r), ensure_ascii=False, allow_nan=False) + "\n" for r in sample_rows),
     )
     _write_report(run_dir, report)
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _write_report(run_dir: Path, report: bool) -> None:

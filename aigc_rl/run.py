@@ -382,6 +382,19 @@ class RunDir:
                 f"--overwrite: {self.path} holds files but no aigc-rl run ({RECORD}); nothing was deleted. "
                 "Choose another --output-dir"
             )
+        if not holds and not resume and not overwrite and self.path.is_dir():
+            # A new run would write over files of these names that are not its own: refuse, change nothing.
+            clash = sorted(
+                e.name
+                for e in self.path.iterdir()
+                if e.name != LOCK and any(fnmatch.fnmatch(e.name, pat) for pat in RUN_ENTRIES)
+            )
+            if clash:
+                raise RunDirError(
+                    f"{self.path} holds {', '.join(clash[:5])} but no aigc-rl run record ({RECORD}); a new run "
+                    "would write over them, so nothing was changed. Choose another --output-dir (--resume and "
+                    "--overwrite need an aigc-rl run)"
+                )
         self.acquire()
         if overwrite and holds:
             self.clear()

@@ -12,8 +12,6 @@ TRL's k3 estimator, weighted by ``beta``.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,16 @@ from transformers import TrainerCallback
 
 from aigc_rl.chat import messages_for
 from aigc_rl.rewards import CompositeReward, RewardModel
+from aigc_rl.run import MetricsWriter, mark_complete
 
-__all__ = ["build_dataset", "reward_funcs_for", "build_trainer", "MetricsLogger"]
+__all__ = [
+    "build_dataset",
+    "reward_funcs_for",
+    "build_trainer",
+    "MetricsLogger",
+    "CheckpointMarker",
+    "StopFlag",
+]
 
 
 def build_dataset(task: Any):
@@ -51,22 +57,58 @@ def reward_funcs_for(reward: RewardModel) -> tuple[list[RewardModel], list[float
 class MetricsLogger(TrainerCallback):
     """Appends every Trainer log (reward, each component, KL, completion length, loss ...) to ``metrics.jsonl``.
 
-    One JSON object per logging step, with ``step``; each line is flushed and fsynced so that an interrupted run
-    keeps everything logged so far. Only the main process writes.
+    One strict-JSON object per logging step, with ``step``, through :class:`~aigc_rl.run.MetricsWriter` (each
+    line flushed and fsynced, so an interrupted run keeps everything logged so far; a non-finite value is
+    written as ``null``). Only the main process writes.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.writer = MetricsWriter(self.path)
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 (TrainerCallback API)
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return  # the end-of-training summary goes to train_summary.json, not to the per-step log
-        rec = {"step": int(state.global_step)}
+        rec: dict[str, Any] = {"step": int(state.global_step)}
         rec.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str))})
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self.writer.write(rec)
+
+
+class CheckpointMarker(TrainerCallback):
+    """Marks each ``checkpoint-N`` complete (:func:`aigc_rl.run.mark_complete`) once the Trainer has saved it.
+
+    ``on_save`` runs after the Trainer wrote every file of the checkpoint (weights, optimizer, scheduler, RNG
+    states, ``trainer_state.json``); a kill before that leaves the directory unmarked, and ``--resume`` skips it.
+    """
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: D401 (TrainerCallback API)
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                mark_complete(ckpt)
+
+
+class StopFlag(TrainerCallback):
+    """Graceful stop: once :attr:`requested` is set (by a signal handler), the current step finishes, a
+    checkpoint is saved, and training stops.
+
+    Attributes:
+        requested: The signal number that asked to stop, or ``None``.
+    """
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D401 (TrainerCallback API)
+        if self.requested is not None:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):  # a signal that arrived while saving
+        if self.requested is not None:
+            control.should_training_stop = True
+        return control
 
 
 def build_trainer(
@@ -85,7 +127,8 @@ def build_trainer(
             ``optim``, ``use_vllm``), overriding the values derived from ``cfg``.
 
     Returns:
-        The trainer, with :class:`MetricsLogger` attached.
+        The trainer, with :class:`MetricsLogger`, :class:`CheckpointMarker` and :class:`StopFlag` attached
+        (the stop flag is ``trainer.stop_flag``).
     """
     from peft import LoraConfig
 
@@ -135,12 +178,47 @@ def build_trainer(
         trainer_cls = RLOOTrainer
     else:
         raise ValueError(f"unknown TRL agent {cfg.agent!r}; available: grpo, rloo")
-    return trainer_cls(
+    stop = StopFlag()
+    trainer = trainer_cls(
         model=model,
         reward_funcs=funcs,
         args=args,
         train_dataset=build_dataset(task),
         processing_class=tokenizer,
         peft_config=lora,
-        callbacks=[MetricsLogger(run_dir / "metrics.jsonl")],
+        callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), CheckpointMarker(), stop],
     )
+    trainer.stop_flag = stop
+    _epoch_seeded_sampler(trainer)
+    return trainer
+
+
+def _epoch_seeded_sampler(trainer: Any) -> None:
+    """Make the prompt order of epoch ``e`` a function of ``(seed, e)`` alone, so that a resumed run sees the
+    same prompts as an uninterrupted one.
+
+    TRL's ``RepeatSampler`` shuffles with one generator seeded once: epoch ``e`` takes its ``e``-th
+    permutation. A resumed run builds a fresh sampler and would take the first permutation again in a later
+    epoch. Here ``set_epoch(e)`` (called by the Trainer before each epoch) re-seeds the generator and draws
+    the ``e`` permutations before it, giving the same order as the uninterrupted run (bit-identical for a run
+    that is never resumed).
+    """
+    import torch
+
+    make_sampler = trainer._get_train_sampler
+
+    def sampler_fn(*args: Any, **kwargs: Any) -> Any:
+        sampler = make_sampler(*args, **kwargs)
+        gen, seed = getattr(sampler, "generator", None), getattr(sampler, "seed", None)
+        if not isinstance(gen, torch.Generator) or seed is None or hasattr(sampler, "set_epoch"):
+            return sampler
+
+        def set_epoch(epoch: int) -> None:
+            gen.manual_seed(seed)
+            for _ in range(int(epoch)):
+                torch.randperm(sampler.num_samples, generator=gen)
+
+        sampler.set_epoch = set_epoch
+        return sampler
+
+    trainer._get_train_sampler = sampler_fn

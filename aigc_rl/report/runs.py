@@ -3,6 +3,8 @@
 Run directory contract (written by ``aigc-rl train`` / ``aigc-rl eval``):
 
 =================== =====================================================================================
+``run.json``        The run record (:func:`aigc_rl.run.run_record`): ``kind`` (``text`` | ``image``) is read
+                    from here; runs of aigc-rl 0.1.0 have none, and their kind comes from ``config.yaml``.
 ``config.yaml``     The resolved config: ``kind`` (``text`` | ``image``), ``model``, ``task``, ``reward``
                     (spec string, e.g. ``"quality+creativity"``), ``agent``, ``max_steps``, ``seed``, ``env``.
 ``metrics.jsonl``   One JSON object per logging step: ``step``, ``reward``, ``reward_std``,
@@ -44,7 +46,7 @@ class RunData:
     Attributes:
         path: The run directory.
         name: Display name (the directory name, made unique across a report by the caller).
-        kind: ``"text"``, ``"image"`` or ``None`` when neither config nor eval says and no file hints at it.
+        kind: ``"text"``, ``"image"`` or ``None`` when no record says (``run.json``, ``config.yaml``, ``eval.json``).
         config: Parsed ``config.yaml`` (empty when missing).
         metrics: Rows of ``metrics.jsonl`` in file order (JSON objects; rows that are not objects are dropped).
         eval: Parsed ``eval.json`` (``None`` when missing or unreadable).
@@ -253,16 +255,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
     else:
         run.missing.append("eval.json")
 
-    kind = run.config.get("kind") or (run.eval or {}).get("kind")
-    env = str(run.config.get("env") or "")
-    if kind is None and env:  # configs that do not store kind: the env id says it (LatentImage-v0, ...)
-        kind = "image" if "image" in env.lower() else "text"
-    if kind is None:
-        if any((path / f).is_file() for f in IMAGE_POLICIES.values()):
-            kind = "image"
-        elif (path / "samples.jsonl").is_file():
-            kind = "text"
-    run.kind = str(kind) if kind is not None else None
+    run.kind = _recorded_kind(path, run)
 
     if run.kind == "image":
         for pol, fname in IMAGE_POLICIES.items():
@@ -282,3 +275,26 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         else:
             run.missing.append("samples.jsonl")
     return run
+
+
+def _recorded_kind(path: Path, run: RunData) -> str | None:
+    """The run's kind as recorded: ``run.json``'s ``kind``, else (0.1.0 runs) ``config.yaml``'s ``kind`` or
+    ``env``, else ``eval.json``'s ``kind``; ``None`` when no record says. Never guessed from which files exist."""
+    rec_path = path / "run.json"
+    if rec_path.is_file():
+        try:
+            rec = json.loads(rec_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            run.problems.append(
+                f"run.json could not be parsed ({type(e).__name__}); kind taken from config.yaml"
+            )
+            rec = None
+        if isinstance(rec, dict) and rec.get("kind") in ("text", "image"):
+            return str(rec["kind"])
+    kind = run.config.get("kind")
+    env = str(run.config.get("env") or "")
+    if kind is None and env:  # 0.1.0 configs that do not store kind: the env id says it (LatentImage-v0, ...)
+        kind = "image" if "image" in env.lower() else "text"
+    if kind is None:
+        kind = (run.eval or {}).get("kind")
+    return str(kind) if kind is not None else None
