@@ -25,8 +25,8 @@ import torch
 from safetensors.torch import load_file
 
 from aigc_rl.config import TrainConfig
-from aigc_rl.envs.text._common import tiny_lm
 from aigc_rl.run import COMPLETE_MARKER, is_complete
+from aigc_rl.testing import tiny_lm
 from aigc_rl.train import run_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

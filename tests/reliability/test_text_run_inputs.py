@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from aigc_rl.envs.text._common import tiny_lm
+    from aigc_rl.testing import tiny_lm
 
     d = tmp_path_factory.mktemp("tiny")
     model, tok = tiny_lm()
