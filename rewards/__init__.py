@@ -16,14 +16,13 @@ from .composite import CompositeReward, make_composite
 from .registry import (
     RewardInfo,
     UnknownRewardError,
-    describe,
     make,
     names,
     register,
     reward_info,
     reward_infos,
 )
-from .spec import IMAGE_PRESETS, PRESETS, image_reward_pairs, parse_spec
+from .spec import IMAGE_PRESETS, PRESETS, describe, image_reward_pairs, parse_spec
 
 __all__ = [
     "RewardModel",

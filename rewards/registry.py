@@ -12,7 +12,7 @@ that returns a reward model or a plain reward function (wrapped in
 **Metadata in one place.** A reward's kind, modality, direction, range, needs and source are class attributes
 of its :class:`~aigc_rl.rewards.base.RewardModel` subclass; :func:`reward_info` reads them (without building
 the reward) into a :class:`RewardInfo`. The presets (:mod:`aigc_rl.rewards.spec`), ``aigc-rl rewards``
-(:func:`describe`), the docs tables (``tools/reward_table.py``) and the report's metric categories
+(:func:`aigc_rl.rewards.spec.describe`), the docs tables (``tools/reward_table.py``) and the report's metric categories
 (:mod:`aigc_rl.report.categories`) are all derived from it. :data:`EVAL_METRICS` holds the few metrics that
 evaluation writes beside the reward components (``length``, ``repetition``, ...), which are not rewards.
 """
@@ -23,7 +23,7 @@ import importlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -44,7 +44,6 @@ __all__ = [
     "reward_class",
     "reward_info",
     "reward_infos",
-    "describe",
     "EVAL_METRICS",
     "KINDS",
     "MODALITIES",
@@ -386,7 +385,7 @@ def reward_info(name: str) -> RewardInfo:
 
 def reward_infos(modality: str | None = None) -> list[RewardInfo]:
     """Metadata of the built-in and registered rewards, in registration order (built-ins as listed in
-    :mod:`aigc_rl.rewards._builtin`); entry points are not included (see :func:`describe`).
+    :mod:`aigc_rl.rewards._builtin`); entry points are not included (see :func:`aigc_rl.rewards.spec.describe`).
 
     Args:
         modality: ``"text"`` or ``"image"`` to keep one modality; ``None`` for all.
@@ -399,22 +398,3 @@ def reward_infos(modality: str | None = None) -> list[RewardInfo]:
         if modality is None or info.modality == modality:
             out.append(info)
     return out
-
-
-def describe() -> Iterator[dict[str, Any]]:
-    """What ``aigc-rl rewards`` prints: one strict-JSON dict per reward (sorted by name, entry points
-    included), then one per preset (:mod:`aigc_rl.rewards.spec`).
-
-    A reward whose metadata cannot be read without arguments gives ``{"name", "note"}``. No value is
-    ``NaN``/``inf``: ``json.dumps(d, allow_nan=False)`` works for every dict.
-    """
-    from .spec import IMAGE_PRESETS, PRESETS
-
-    for n in names():
-        try:
-            yield reward_info(n).to_json()
-        except Exception as e:  # a third-party reward that needs arguments to build
-            yield {"name": n, "note": f"needs arguments: {e}"}
-    for modality, presets in (("text", PRESETS), ("image", IMAGE_PRESETS)):
-        for k, v in presets.items():
-            yield {"preset": k, "modality": modality, "components": [[c, w] for c, w in v]}

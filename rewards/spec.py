@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "PRESETS",
@@ -46,6 +47,7 @@ __all__ = [
     "image_reward_pairs",
     "is_dotted_path",
     "check_weights",
+    "describe",
 ]
 
 #: Text preset name -> [(component name, weight)]. Weights put components on comparable scales: relevance
@@ -230,3 +232,22 @@ def _image_reward_names() -> list[str]:
     from ._builtin import IMAGE_REWARDS
 
     return list(IMAGE_REWARDS)
+
+
+def describe() -> Iterator[dict[str, Any]]:
+    """What ``aigc-rl rewards`` prints: one strict-JSON dict per reward (sorted by name, entry points
+    included), then one per preset (this module).
+
+    A reward whose metadata cannot be read without arguments gives ``{"name", "note"}``. No value is
+    ``NaN``/``inf``: ``json.dumps(d, allow_nan=False)`` works for every dict.
+    """
+    from .registry import names, reward_info
+
+    for n in names():
+        try:
+            yield reward_info(n).to_json()
+        except Exception as e:  # a third-party reward that needs arguments to build
+            yield {"name": n, "note": f"needs arguments: {e}"}
+    for modality, presets in (("text", PRESETS), ("image", IMAGE_PRESETS)):
+        for k, v in presets.items():
+            yield {"preset": k, "modality": modality, "components": [[c, w] for c, w in v]}

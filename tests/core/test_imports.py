@@ -44,7 +44,6 @@ FOLDERS = {
 #: the image presets into ``rewards/`` and the registry work (issue 9, items 3 and 4) remove them; delete an
 #: entry when it is gone, so that the test guards against its return.
 KNOWN_DEFERRED_CYCLES: list[frozenset[str]] = [
-    frozenset({"aigc_rl.config", "aigc_rl.agents.sb3.latent"}),
     frozenset({"aigc_rl.rewards._builtin", "aigc_rl.rewards.registry"}),
 ]
 
