@@ -139,18 +139,11 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_rewards(args: argparse.Namespace) -> int:
-    from .rewards import make, names
-    from .rewards.composite import PRESETS
+    from .rewards import describe
     from .run import json_safe
 
-    for n in names():
-        try:
-            info = make(n).info()
-        except Exception as e:  # a reward that needs arguments to build
-            info = {"name": n, "note": f"needs arguments: {e}"}
-        print(json.dumps(json_safe(info), allow_nan=False))  # strict JSON: an open range end is null
-    for k, v in PRESETS.items():
-        print(json.dumps(json_safe({"preset": k, "components": v}), allow_nan=False))
+    for d in describe():  # from the registry's metadata: no reward is built, no model loaded
+        print(json.dumps(json_safe(d), allow_nan=False))  # strict JSON: an open range end is null
     return 0
 
 

@@ -25,7 +25,14 @@ from typing import Any
 
 from .config import ConfigError, TrainConfig, recorded_config
 from .errors import PromptFileError, RunDirError, UserFileError
-from .run import RunDir, atomic_write_json, is_complete, latest_complete_checkpoint, run_record
+from .run import (
+    RunDir,
+    TrainingInterrupted,
+    atomic_write_json,
+    is_complete,
+    latest_complete_checkpoint,
+    run_record,
+)
 
 __all__ = [
     "run_train",
@@ -36,27 +43,6 @@ __all__ = [
     "check_model_limits",
     "resume_checkpoint",
 ]
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal; the run can be resumed.
-
-    Attributes:
-        run_dir: The run directory.
-        step: The step of the newest complete checkpoint (where ``--resume`` continues; 0 = from the start).
-        signum: The signal that stopped it (``signal.SIGINT`` or ``signal.SIGTERM``).
-    """
-
-    def __init__(self, run_dir: Path, step: int, signum: int) -> None:
-        self.run_dir, self.step, self.signum = Path(run_dir), int(step), int(signum)
-        super().__init__(
-            f"interrupted at step {self.step}; resume with: aigc-rl train --output-dir {self.run_dir} --resume"
-        )
-
-    @property
-    def exit_status(self) -> int:
-        """``128 + signal number``: 130 for SIGINT, 143 for SIGTERM (the shell convention)."""
-        return 128 + self.signum
 
 
 def is_main_process() -> bool:

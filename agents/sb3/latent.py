@@ -8,7 +8,7 @@ The image agent lives in modules of one concern each; this module re-exports the
 * :mod:`.train_state` — checkpoints holding everything a resumed run needs;
 * :mod:`.latent_train` — :func:`train_latent` in an :mod:`aigc_rl.run` run directory;
 * :mod:`.latent_eval` — :func:`evaluate_latent`;
-* :mod:`.image_presets` — :data:`IMAGE_PRESETS` and :func:`image_reward_pairs`.
+* :mod:`aigc_rl.rewards.spec` — :data:`IMAGE_PRESETS` and :func:`image_reward_pairs` (beside the text presets).
 
 See ``docs/images.md`` for the run directory, checkpoints, resume and the evaluation flags.
 """
@@ -16,8 +16,8 @@ See ``docs/images.md`` for the run directory, checkpoints, resume and the evalua
 from __future__ import annotations
 
 from aigc_rl.errors import PickleRefusedError
+from aigc_rl.rewards.spec import IMAGE_PRESETS, image_reward_pairs
 
-from .image_presets import IMAGE_PRESETS, image_reward_pairs
 from .latent_eval import evaluate_latent
 from .latent_train import DEFAULT_HYPERPARAMETERS, IMAGE_SAVE_STEPS, check_batch_sizes, train_latent
 from .policy_io import ALGOS, ENV_ID, build_model, load_policy, save_policy

@@ -20,10 +20,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from aigc_rl.envs.image.latent_image import LatentImageTask, LatentImageVectorEnv
 from aigc_rl.errors import ConfigError, ModelNotFoundError
+from aigc_rl.rewards.spec import image_reward_pairs
 from aigc_rl.run import RunDir, atomic_write_json, atomic_write_text, json_safe
 from aigc_rl.stats import binomial_ci, mean_ci
 
-from .image_presets import image_reward_pairs
 from .policy_io import ENV_ID, load_policy
 
 __all__ = ["evaluate_latent", "DEFAULT_SAMPLES"]

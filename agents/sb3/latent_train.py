@@ -42,6 +42,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from aigc_rl.envs.image.latent_image import LatentImageTask, LatentImageVectorEnv
 from aigc_rl.errors import ConfigError, RunDirError
+from aigc_rl.rewards.spec import image_reward_pairs
 from aigc_rl.run import (
     MetricsWriter,
     RunDir,
@@ -52,7 +53,6 @@ from aigc_rl.run import (
     run_record,
 )
 
-from .image_presets import image_reward_pairs
 from .policy_io import ALGOS, ENV_ID, build_model, save_policy
 from .train_state import checkpoint_step, clean_incomplete_checkpoints, load_checkpoint, save_checkpoint
 from .vec_env import LatentVecEnv
@@ -421,7 +421,10 @@ def train_latent(
         raise RunDirError("--resume and --overwrite exclude each other: pick one")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    pairs = image_reward_pairs(reward)
+    try:
+        pairs = image_reward_pairs(reward)
+    except ValueError as e:  # a bad spec is the user's: one line, exit 2
+        raise ConfigError(f"{e} (--reward)") from None
     spec = "+".join(f"{n}:{w:g}" for n, w in pairs)
     hp = json.loads(json.dumps(DEFAULT_HYPERPARAMETERS[agent]))
     for k, v in (hyperparameters or {}).items():

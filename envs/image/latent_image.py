@@ -16,6 +16,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from aigc_rl.rewards import RewardModel, make_composite
+from aigc_rl.rewards.spec import IMAGE_DEFAULT_SPEC
 
 __all__ = [
     "LatentImageEnv",
@@ -29,7 +30,7 @@ __all__ = [
 #: Default composite reward: quality (reward-classifier probability of the target class), realism (VAE
 #: reconstruction error, minimised, so its weight multiplies ``-mse``) and diversity (distance to recent
 #: samples of the same class).
-DEFAULT_REWARD = "target-class:1+realism:5+image-diversity:3"
+DEFAULT_REWARD = IMAGE_DEFAULT_SPEC  # one definition, beside the image presets in aigc_rl.rewards.spec
 
 MODES = ("latent", "walk")
 ACTION_MAPPINGS = ("gaussian", "linear")

@@ -3,6 +3,8 @@ and nothing written. A tiny model directory stands in for SmolLM2 so nothing hea
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from aigc_rl.cli import main
@@ -126,7 +128,8 @@ def test_eval_corrupt_config(capsys, tmp_path):
 
 
 def test_rewards_lists_presets_offline(capsys, monkeypatch):
-    """Case F1: `aigc-rl rewards` builds every reward with no network (sockets refused)."""
+    """Case F1: `aigc-rl rewards` lists every reward with no network (sockets refused), from the registry's
+    metadata: no reward is built, so even `reward-model` (which needs model=...) is described."""
     import socket
 
     def refuse(*a, **k):
@@ -138,5 +141,6 @@ def test_rewards_lists_presets_offline(capsys, monkeypatch):
     out = capsys.readouterr().out
     for name in ("relevance", "target-class", '"preset": "quality"', '"preset": "safety"'):
         assert name in out
-    needing = [line for line in out.splitlines() if "needs arguments" in line]
-    assert len(needing) == 1 and '"reward-model"' in needing[0]  # the only reward that needs model=...
+    assert "needs arguments" not in out
+    rm = [json.loads(line) for line in out.splitlines() if '"name": "reward-model"' in line]
+    assert len(rm) == 1 and rm[0]["kind"] == "quality" and rm[0]["direction"] == "maximize"
