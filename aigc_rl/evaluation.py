@@ -19,6 +19,7 @@ import numpy as np
 from .rewards._text import ngrams, tokenize
 from .rewards.creativity import distinct_n_corpus
 from .run import atomic_write_json, atomic_write_text, json_safe
+from .stats import bootstrap_ci
 
 __all__ = [
     "bootstrap_ci",
@@ -28,32 +29,6 @@ __all__ = [
     "generate_completions",
     "run_kind",
 ]
-
-
-def bootstrap_ci(
-    values: np.ndarray, n_resamples: int = 5000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean.
-
-    Args:
-        values: 1-D float array (one value per prompt).
-        n_resamples: Bootstrap resamples.
-        seed: Seed of the resampling generator.
-        level: Coverage in (0, 1).
-
-    Returns:
-        ``(low, high)``; both equal the value for a single observation.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return (math.nan, math.nan)
-    if v.size == 1:
-        return (float(v[0]), float(v[0]))
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_resamples, v.size))].mean(axis=1)
-    a = (1 - level) / 2
-    return (float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
 
 
 def summarize(per_prompt: dict[str, list[float]], seed: int = 0) -> dict[str, dict[str, Any]]:
