@@ -216,7 +216,7 @@ def _evaluate_text(
     from tqdm.auto import tqdm
 
     from .models import load_adapter, load_causal_lm
-    from .train import make_reward, make_text_task
+    from .train import make_reward, make_text_task, share_reference_model
 
     n_prompts = n_prompts or cfg.eval_prompts
     samples = samples or cfg.eval_samples
@@ -228,6 +228,7 @@ def _evaluate_text(
     prompt_ids = [task.encode(i)[0] for i in indices]
     policy = load_adapter(model, adapter)
     policy.eval()
+    share_reference_model(cfg, reward, policy, tokenizer)  # fluency scores with the base, adapter disabled
     total = 2 * len(indices) * samples
     results: dict[str, dict] = {}
     sample_rows: list[dict] = []

@@ -42,6 +42,7 @@ __all__ = [
     "is_main_process",
     "check_model_limits",
     "resume_checkpoint",
+    "share_reference_model",
 ]
 
 
@@ -211,7 +212,8 @@ def _graceful_signals(stop_flag: Any) -> Iterator[None]:
 
 
 def make_reward(cfg: TrainConfig) -> Any:
-    """The run's composite reward; the fluency reward's reference LM is the run's own base model (a frozen copy)."""
+    """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
+    policy by :func:`share_reference_model` once the policy is built)."""
     from aigc_rl.rewards.composite import make_composite, parse_spec
 
     names = [n for n, _ in parse_spec(cfg.reward)]
@@ -219,8 +221,38 @@ def make_reward(cfg: TrainConfig) -> Any:
     return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
 
 
+def share_reference_model(cfg: TrainConfig, reward: Any, policy: Any, tokenizer: Any) -> bool:
+    """Let the run's fluency reward score with ``policy``'s base model (its LoRA adapter disabled).
+
+    The fluency reference of a run is the run's own base model, which the PEFT policy already holds: sharing it
+    saves a second copy of the model (about 540 MB for SmolLM2) and its load, with values equal bit for bit
+    (see :meth:`aigc_rl.rewards.quality.Fluency.share_policy_base`). Nothing is shared when the policy sits on
+    another device type than the copy fluency would load (its values would differ).
+
+    Args:
+        cfg: The run's config.
+        reward: The run's reward (a composite or one reward).
+        policy: The PEFT policy (the trainer's model, or the evaluated adapter on its base).
+        tokenizer: The policy's tokenizer.
+
+    Returns:
+        True when a fluency component now shares the policy's base.
+    """
+    from aigc_rl.rewards.quality import Fluency
+
+    shared = False
+    for component, _ in getattr(reward, "components", None) or [(reward, 1.0)]:
+        if isinstance(component, Fluency) and component.model_spec == cfg.model:
+            try:
+                component.share_policy_base(policy, tokenizer)
+                shared = True
+            except ValueError:  # another device type, or not a PEFT model: it keeps its own copy
+                pass
+    return shared
+
+
 def make_text_task(cfg: TrainConfig, tokenizer: Any, split: str, reward: Any) -> Any:
-    """The run's :class:`~aigc_rl.envs.text.completion.TextTask` for ``split`` ("train" or "eval")."""
+    """The run's :class:`~aigc_rl.task.TextTask` for ``split`` ("train" or "eval")."""
     from aigc_rl.task import TextTask
 
     return TextTask(
@@ -334,6 +366,7 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
     model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
     task = make_text_task(cfg, tokenizer, "train", reward)
     trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)
+    share_reference_model(cfg, reward, trainer.model, tokenizer)  # no second copy of the base for fluency
     trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
     trainer.add_callback(stop)
     trainer.stop_flag = stop
