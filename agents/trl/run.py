@@ -1,0 +1,542 @@
+"""The text run backend: TRL GRPO/RLOO with a LoRA adapter, trained and evaluated in a run directory.
+
+:class:`aigc_rl.backends.TextBackend` calls :func:`train_text` and :func:`evaluate_text`; use
+:func:`aigc_rl.train.run_train` and :func:`aigc_rl.evaluation.evaluate_run`, which apply what every run kind
+shares first (recorded config on ``--resume``, input files inside an overwritten directory, the run lock).
+
+A text run lives in a :class:`~aigc_rl.run.RunDir`: its lock is held for the whole training, ``run.json``
+records the run (status ``running`` -> ``finished`` | ``interrupted``), ``metrics.jsonl`` holds each step
+once, and every ``checkpoints/checkpoint-N`` is marked complete once saved. ``--resume`` continues from the
+newest complete checkpoint with the run's own recorded config (see :data:`aigc_rl.config.RESUME_SAFE`).
+
+Signals: the first SIGINT or SIGTERM lets the current step finish, saves a checkpoint and stops
+(:class:`~aigc_rl.run.TrainingInterrupted`, exit status 130 / 143 on the command line); a second one aborts
+at once (checkpoints already complete are kept).
+
+Evaluation: base (adapter disabled) and tuned policy sample the same held-out prompts with the same seed;
+every metric is first averaged over the samples of one prompt, then summarised over prompts by its mean and a
+95% percentile-bootstrap interval (Efron & Tibshirani 1993; 5,000 resamples of prompts, seeded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aigc_rl.config import ConfigError, TrainConfig, recorded_config
+from aigc_rl.errors import PromptFileError, UserFileError
+from aigc_rl.rewards._text import ngrams, tokenize
+from aigc_rl.rewards.creativity import distinct_n_corpus
+from aigc_rl.run import (
+    RunDir,
+    TrainingInterrupted,
+    atomic_write_json,
+    atomic_write_text,
+    is_complete,
+    json_safe,
+    latest_complete_checkpoint,
+    run_record,
+)
+from aigc_rl.stats import bootstrap_ci
+
+__all__ = [
+    "train_text",
+    "evaluate_text",
+    "is_main_process",
+    "prepare_run_dir",
+    "check_model_limits",
+    "resume_checkpoint",
+    "make_reward",
+    "make_text_task",
+    "share_reference_model",
+    "summarize",
+    "repetition_rate",
+    "generate_completions",
+]
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a torchrun / accelerate launch."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+
+
+_HELD: dict[Path, RunDir] = {}
+
+
+def prepare_run_dir(cfg: TrainConfig) -> Path:
+    """Create or check the run directory for code that drives a trainer itself (see ``examples/``).
+
+    Applies :meth:`aigc_rl.run.RunDir.prepare` (the lock is then held until the process exits) and writes a
+    run record for a new run.
+
+    Raises:
+        RunDirError: it holds a run and neither ``resume`` nor ``overwrite`` is set, ``resume`` is set and
+            there is no run to resume, or ``overwrite`` names a directory of files that is not a run.
+        RunLockedError: another process holds the run.
+    """
+    rd = RunDir(cfg.resolved_output_dir())
+    if not is_main_process():
+        rd.path.mkdir(parents=True, exist_ok=True)
+        return rd.path
+    rd.prepare(resume=cfg.resume, overwrite=cfg.overwrite)
+    _HELD[rd.path] = rd
+    if not cfg.resume or not rd.record_path.is_file():
+        rd.write_record(run_record(kind=cfg.kind, config=cfg.to_dict()))
+    return rd.path
+
+
+def check_model_limits(cfg: TrainConfig, model_path: str) -> int | None:
+    """Check the token lengths against the model's context without loading its weights.
+
+    Args:
+        cfg: The run config.
+        model_path: :func:`aigc_rl.models.resolve_model` of ``cfg.model``.
+
+    Returns:
+        The model's context length (``max_position_embeddings``), or ``None`` when its config gives none.
+
+    Raises:
+        ConfigError: ``max_prompt_tokens + max_new_tokens`` exceeds the context (names both flags).
+        UserFileError: the model's ``config.json`` cannot be read.
+    """
+    from transformers import AutoConfig
+
+    try:
+        mcfg = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError) as e:
+        where = Path(model_path) / "config.json" if Path(model_path).is_dir() else model_path
+        raise UserFileError(f"{where}: cannot read the model config ({' '.join(str(e).split())})") from None
+    ctx = None
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(mcfg, attr, None)
+        if isinstance(v, int) and v > 0:
+            ctx = v
+            break
+    if ctx is not None and cfg.max_prompt_tokens + cfg.max_new_tokens > ctx:
+        raise ConfigError(
+            f"max_prompt_tokens + max_new_tokens = {cfg.max_prompt_tokens} + {cfg.max_new_tokens} exceeds the "
+            f"context of {cfg.model} ({ctx} tokens); lower --max-new-tokens or --max-prompt-tokens"
+        )
+    return ctx
+
+
+def _check_prompt_count(cfg: TrainConfig, rows: Sequence[Any]) -> None:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    need = cfg.prompts_per_step * world
+    if len(rows) < need:
+        src = cfg.prompts or f"task {cfg.task!r}"
+        raise PromptFileError(
+            f"{src}: {len(rows)} training prompt(s), but one step needs {need} (--prompts-per-step "
+            f"{cfg.prompts_per_step}{f' x {world} processes' if world > 1 else ''}); add prompts or lower "
+            "--prompts-per-step"
+        )
+
+
+def _step_of(ckpt: Path) -> int:
+    return int(ckpt.name.rsplit("-", 1)[-1])
+
+
+def resume_checkpoint(rd: RunDir, legacy: bool = False) -> Path | None:
+    """The checkpoint ``--resume`` continues from: the newest complete one (``None``: start from step 0).
+
+    A 0.1.0 run (``legacy``) has no completion markers; its newest checkpoint holding a readable
+    ``trainer_state.json`` is taken.
+    """
+    ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
+    if ckpt is None and legacy and rd.checkpoints_dir.is_dir():
+        for c in sorted(rd.checkpoints_dir.glob("checkpoint-*"), key=_safe_step, reverse=True):
+            try:
+                json.loads((c / "trainer_state.json").read_text(encoding="utf-8"))
+                return c
+            except (OSError, ValueError):
+                continue
+    return ckpt
+
+
+def _safe_step(p: Path) -> int:
+    try:
+        return _step_of(p)
+    except ValueError:
+        return -1
+
+
+def _drop_incomplete_checkpoints(rd: RunDir, after: int) -> None:
+    """Remove ``checkpoint-N`` (N > ``after``) left unmarked by a kill mid-save; aigc-rl wrote them."""
+    if not rd.checkpoints_dir.is_dir():
+        return
+    for c in rd.checkpoints_dir.glob("checkpoint-*"):
+        if c.is_dir() and not c.is_symlink() and _safe_step(c) > after and not is_complete(c):
+            shutil.rmtree(c)
+
+
+@contextmanager
+def _graceful_signals(stop_flag: Any) -> Iterator[None]:
+    """First SIGINT/SIGTERM: set ``stop_flag.requested`` (finish the step, save, stop); second: abort."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop_flag.requested is None:
+            stop_flag.requested = signum
+            print(
+                f"aigc-rl train: {signal.Signals(signum).name}: finishing this step and saving a checkpoint; "
+                "send it again to abort now",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def make_reward(cfg: TrainConfig) -> Any:
+    """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
+    policy by :func:`share_reference_model` once the policy is built)."""
+    from aigc_rl.rewards.composite import make_composite, parse_spec
+
+    names = [n for n, _ in parse_spec(cfg.reward)]
+    kwargs = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
+
+
+def share_reference_model(cfg: TrainConfig, reward: Any, policy: Any, tokenizer: Any) -> bool:
+    """Let the run's fluency reward score with ``policy``'s base model (its LoRA adapter disabled).
+
+    The fluency reference of a run is the run's own base model, which the PEFT policy already holds: sharing it
+    saves a second copy of the model (about 540 MB for SmolLM2) and its load, with values equal bit for bit
+    (see :meth:`aigc_rl.rewards.quality.Fluency.share_policy_base`). Nothing is shared when the policy sits on
+    another device type than the copy fluency would load (its values would differ).
+
+    Args:
+        cfg: The run's config.
+        reward: The run's reward (a composite or one reward).
+        policy: The PEFT policy (the trainer's model, or the evaluated adapter on its base).
+        tokenizer: The policy's tokenizer.
+
+    Returns:
+        True when a fluency component now shares the policy's base.
+    """
+    from aigc_rl.rewards.quality import Fluency
+
+    shared = False
+    for component, _ in getattr(reward, "components", None) or [(reward, 1.0)]:
+        if isinstance(component, Fluency) and component.model_spec == cfg.model:
+            try:
+                component.share_policy_base(policy, tokenizer)
+                shared = True
+            except ValueError:  # another device type, or not a PEFT model: it keeps its own copy
+                pass
+    return shared
+
+
+def make_text_task(cfg: TrainConfig, tokenizer: Any, split: str, reward: Any) -> Any:
+    """The run's :class:`~aigc_rl.task.TextTask` for ``split`` ("train" or "eval")."""
+    from aigc_rl.task import TextTask
+
+    return TextTask(
+        task=cfg.task,
+        prompts=cfg.prompts,
+        split=split,
+        reward=reward,
+        tokenizer=tokenizer,
+        max_prompt_tokens=cfg.max_prompt_tokens,
+        max_new_tokens=cfg.max_new_tokens,
+    )
+
+
+def train_text(cfg: TrainConfig) -> Path:
+    """The text backend's training (:class:`aigc_rl.backends.TextBackend`): TRL GRPO/RLOO with a LoRA adapter.
+
+    Call :func:`run_train`, which applies the checks every run kind shares first.
+
+    Raises:
+        See :func:`run_train`.
+    """
+    import torch
+
+    from aigc_rl.models import check_model_files, resolve_model
+
+    run_dir = cfg.resolved_output_dir()
+    from aigc_rl.prompts import load_prompts
+
+    # Build everything that can fail on bad input before touching the run directory.
+    reward = make_reward(cfg)
+    _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
+    model_path = resolve_model(cfg.model)  # a missing model fails here
+    check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
+    check_model_limits(cfg, model_path)
+    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
+
+    from aigc_rl.agents.trl.trainer import StopFlag
+
+    rd = RunDir(run_dir)
+    main = is_main_process()
+    if main:
+        rd.prepare(resume=cfg.resume, overwrite=cfg.overwrite)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    stop = StopFlag()  # set by the first SIGINT/SIGTERM from here on
+    try:
+        with _graceful_signals(stop):
+            _train_text(cfg, rd, main, reward, use_cuda, stop)
+    except KeyboardInterrupt:
+        ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
+        step = _step_of(ckpt) if ckpt is not None else 0
+        if main and rd.record_path.is_file():
+            rd.update_record(status="interrupted", global_step=step)
+        raise TrainingInterrupted(run_dir, step, stop.requested or signal.SIGINT) from None
+    finally:
+        rd.release()
+    return run_dir
+
+
+def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda: bool, stop: Any) -> None:
+    """The text training proper, inside the run's lock and the signal handlers of :func:`run_train`.
+
+    Raises:
+        KeyboardInterrupt: a signal stopped it (after a final checkpoint when it was the first signal).
+    """
+    from transformers import set_seed
+
+    from aigc_rl.agents.trl.trainer import StopFlag, build_trainer
+    from aigc_rl.models import load_causal_lm
+
+    run_dir = rd.path
+    resume_from: str | None = None
+    if cfg.resume:
+        ckpt = resume_checkpoint(rd, legacy=not rd.record_path.is_file())
+        start = _step_of(ckpt) if ckpt is not None else 0
+        if main:
+            _drop_incomplete_checkpoints(rd, start)
+            rd.metrics.truncate_after(start)  # the steps after it are trained, and logged, again
+        resume_from = str(ckpt) if ckpt is not None else None
+    if main:
+        if cfg.resume and rd.record_path.is_file():
+            rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
+        else:
+            rd.write_record(run_record(kind="text", config=cfg.to_dict(), reward=reward))
+    set_seed(cfg.seed)
+    if main:
+        cfg.save(run_dir / "config.yaml")
+    model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
+    task = make_text_task(cfg, tokenizer, "train", reward)
+    trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)
+    share_reference_model(cfg, reward, trainer.model, tokenizer)  # no second copy of the base for fluency
+    trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
+    trainer.add_callback(stop)
+    trainer.stop_flag = stop
+    if stop.requested is not None:
+        raise KeyboardInterrupt
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=resume_from)
+    elapsed = time.time() - t0
+    if stop.requested is not None and trainer.state.global_step < cfg.max_steps:
+        raise KeyboardInterrupt  # stopped early; a signal after the last step lets the run finish
+    if trainer.is_world_process_zero():
+        adapter_dir = run_dir / "adapter"
+        trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
+        tokenizer.save_pretrained(adapter_dir)
+        steps = trainer.state.global_step
+        summary = {
+            "global_step": steps,
+            "train_seconds": round(elapsed, 2),
+            "steps_per_second": round(steps / elapsed, 4) if elapsed > 0 else None,
+            "device": "cuda" if use_cuda else "cpu",
+            "world_size": trainer.accelerator.num_processes,
+            "resumed_from": resume_from,
+        }
+        atomic_write_json(run_dir / "train_summary.json", summary)
+        rd.update_record(status="finished", global_step=steps)
+
+
+def summarize(per_prompt: dict[str, list[float]], seed: int = 0) -> dict[str, dict[str, Any]]:
+    """``{metric: {"mean": float, "ci95": [lo, hi]}}`` from per-prompt values."""
+    out = {}
+    for k, vals in per_prompt.items():
+        arr = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+        lo, hi = bootstrap_ci(arr, seed=seed)
+        out[k] = {"mean": float(np.nanmean(arr)) if np.any(~np.isnan(arr)) else math.nan, "ci95": [lo, hi]}
+    return out
+
+
+def repetition_rate(text: str, n: int = 3) -> float:
+    """Fraction of a completion's n-grams that repeat an earlier n-gram of the same completion (0 = none)."""
+    g = ngrams(tokenize(text), n)
+    return 1.0 - len(set(g)) / len(g) if g else 0.0
+
+
+def generate_completions(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: list[list[int]],
+    num_samples: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 32,
+    progress: Any = None,
+) -> list[list[str]]:
+    """Sample ``num_samples`` completions per prompt with ``model.generate`` (left padding, KV cache).
+
+    Returns:
+        One list of ``num_samples`` completion strings per prompt (special tokens removed).
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    flat = [ids for ids in prompt_ids for _ in range(num_samples)]
+    texts: list[str] = []
+    torch.manual_seed(seed)
+    for b in range(0, len(flat), batch_size):
+        chunk = flat[b : b + batch_size]
+        width = max(len(x) for x in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, x in enumerate(chunk):  # left padding; the mask marks padding (pad == eos, case C1)
+            ids[r, width - len(x) :] = torch.tensor(x)
+            mask[r, width - len(x) :] = 1
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                do_sample=True,
+                temperature=temperature,
+                top_p=1.0,
+                top_k=0,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=pad,
+            )
+        texts += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        if progress is not None:
+            progress.update(len(chunk))
+    return [texts[i * num_samples : (i + 1) * num_samples] for i in range(len(prompt_ids))]
+
+
+def _score_policy(
+    task: Any, indices: list[int], completions: list[list[str]]
+) -> tuple[dict[str, list[float]], list[dict]]:
+    flat_idx = [i for i, cs in zip(indices, completions, strict=True) for _ in cs]
+    flat = [c for cs in completions for c in cs]
+    groups = [g for g, cs in enumerate(completions) for _ in cs]
+    total, comps = task.score(flat_idx, flat, group_ids=groups)
+    names = [k for k in comps if not k.endswith("/weighted")]
+    per_sample: dict[str, list[float]] = {"reward": [np.nan if v is None else v for v in total]}
+    for k in names:
+        per_sample[k] = [np.nan if v is None else v for v in comps[k]]
+    per_sample["length"] = [float(len(c.split())) for c in flat]
+    per_sample["repetition"] = [repetition_rate(c) for c in flat]
+    bounds = np.cumsum([0] + [len(cs) for cs in completions])  # each prompt's samples are contiguous
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    per_prompt = {k: [float(np.nanmean(v[a:b])) for a, b in spans] for k, v in per_sample.items()}
+    # corpus distinct-2 of each prompt's group of samples (Li et al. 2016)
+    per_prompt["distinct-2-corpus"] = [distinct_n_corpus(cs, 2) for cs in completions]
+    rows = [
+        {
+            "prompt": task.encode(flat_idx[j])[1],
+            "completion": flat[j],
+            **{k: per_sample[k][j] for k in per_sample},
+        }
+        for j in range(len(flat))
+    ]
+    return per_prompt, rows
+
+
+def evaluate_text(run_dir: str | Path, n_prompts: int | None = None, samples: int | None = None) -> dict:
+    """The text backend's evaluation (:class:`aigc_rl.backends.TextBackend`); call :func:`evaluate_run`, which
+    takes the run's lock and writes the report. Arguments and errors as there."""
+    run_dir = Path(run_dir)
+
+    raw = recorded_config(run_dir) or {}
+    cfg_fields = {k: v for k, v in raw.items() if k in TrainConfig.field_names()}
+    cfg_fields.update(resume=False, overwrite=False)
+    cfg = TrainConfig(**cfg_fields)
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
+            f"{run_dir} --resume`)"
+        )
+    from aigc_rl.models import check_adapter_files
+
+    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+    import torch
+    from tqdm.auto import tqdm
+
+    from aigc_rl.models import load_adapter, load_causal_lm
+
+    n_prompts = n_prompts or cfg.eval_prompts
+    samples = samples or cfg.eval_samples
+    device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
+    model, tokenizer = load_causal_lm(cfg.model, device=device)
+    reward = make_reward(cfg)
+    task = make_text_task(cfg, tokenizer, "eval", reward)
+    indices = list(range(min(n_prompts, len(task))))
+    prompt_ids = [task.encode(i)[0] for i in indices]
+    policy = load_adapter(model, adapter)
+    policy.eval()
+    share_reference_model(cfg, reward, policy, tokenizer)  # fluency scores with the base, adapter disabled
+    total = 2 * len(indices) * samples
+    results: dict[str, dict] = {}
+    sample_rows: list[dict] = []
+    with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion") as bar:
+        for name in ("base", "tuned"):
+            gen = lambda: generate_completions(  # noqa: E731
+                policy,
+                tokenizer,
+                prompt_ids,
+                samples,
+                cfg.max_new_tokens,
+                cfg.temperature,
+                seed=cfg.seed,
+                progress=bar,
+            )
+            if name == "base":
+                with policy.disable_adapter():
+                    comps = gen()
+            else:
+                comps = gen()
+            per_prompt, rows = _score_policy(task, indices, comps)
+            results[name] = summarize(per_prompt, seed=cfg.seed)
+            sample_rows += [dict(r, policy=name) for r in rows]
+    out = {
+        "n_prompts": len(indices),
+        "samples_per_prompt": samples,
+        "kind": "text",
+        "model": cfg.model,
+        "task": cfg.prompts or cfg.task,
+        "reward": cfg.reward,
+        "components": reward.component_names() if hasattr(reward, "component_names") else [reward.name],
+        "weights": getattr(reward, "weights", {}),
+        "kl_budget": None,
+        "ci_method": "percentile bootstrap over prompts, 5000 resamples",
+        "policies": results,
+    }
+    atomic_write_json(run_dir / "eval.json", out)
+    atomic_write_text(
+        run_dir / "samples.jsonl",
+        "".join(json.dumps(json_safe(r), ensure_ascii=False, allow_nan=False) + "\n" for r in sample_rows),
+    )
+    return out
