@@ -56,6 +56,25 @@ def _pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
     return ids, mask
 
 
+def _hidden(model: Any, **inputs: Any) -> Any:
+    """Last hidden states ``(batch, seq, hidden)`` of a causal LM without logits for every position (the
+    262,144-token LM head is most of Gemma 3 270M's cost)."""
+    return model.get_decoder()(**inputs).last_hidden_state
+
+
+def _logits(model: Any, hidden: Any, rows: Any = None) -> Any:
+    """LM-head logits of ``hidden`` (``(..., hidden)``), only for vocabulary ``rows`` when given; applies the
+    config's final logit soft-capping when it has one."""
+    import torch
+
+    weight = model.get_output_embeddings().weight
+    logits = hidden @ (weight if rows is None else weight[rows]).T
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
 @register_judge
 class GemmaFluency(Judge):
     """Fluency: mean NLL (nats/token) of ``completion + <eos>`` given ``prompt + "\\n"`` under Gemma 3 270M.
@@ -103,55 +122,58 @@ class GemmaFluency(Judge):
                 chunk = rows[b : b + self.batch_size]
                 ids, mask = _pad(chunk, tok.pad_token_id)
                 ids, mask = ids.to(model.device), mask.to(model.device)
-                logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+                hidden = _hidden(model, input_ids=ids, attention_mask=mask)
                 for i, r in enumerate(chunk):
                     s = starts[b + i]
                     targets = ids[i, s : len(r)]
-                    lp = logp[i, s - 1 : len(r) - 1].gather(-1, targets[:, None]).squeeze(-1)
-                    out.append(float(-lp.mean()))
+                    logp = torch.log_softmax(_logits(model, hidden[i, s - 1 : len(r) - 1]).float(), dim=-1)
+                    out.append(float(-logp.gather(-1, targets[:, None]).mean()))
         return out
 
 
 #: The LM judge's fixed few-shot prompt (examples written for aigc-rl, none from the calibration set).
-JUDGE_PROMPT = """Each reply below answers a request. A good reply does what the request asks, in its own words, \
-and is a complete sentence. A bad reply is empty, off-topic, repeats the request, repeats words, or stops \
-mid-sentence.
+JUDGE_PROMPT = """Each reply below answers a request. Answer Yes only if the reply is about the request's own topic, \
+does what it asks in new words, and ends with a complete sentence.
 
 Request: Write a slogan for a bicycle repair shop.
 Reply: Flat tire? We'll have you rolling again by lunch.
-Good reply? Yes
+About the request and complete? Yes
 
 Request: Write a slogan for a bicycle repair shop.
-Reply: Write a slogan for a bicycle repair shop.
-Good reply? No
+Reply: Fresh coffee and warm croissants every morning.
+About the request and complete? No
 
 Request: Explain in one sentence why leaves change color in autumn.
 Reply: As days get shorter, trees stop making green chlorophyll, so the yellow and red pigments show.
-Good reply? Yes
+About the request and complete? Yes
 
 Request: Explain in one sentence why leaves change color in autumn.
-Reply: leaves leaves leaves leaves leaves leaves leaves leaves
-Good reply? No
+Reply: Here's an explanation in one sentence of why leaves change color in autumn:
+About the request and complete? No
 
 Request: A customer writes: "My order arrived damaged." Reply kindly in two sentences.
 Reply: I'm so sorry your order arrived damaged. Please send us a photo and we'll ship a replacement today.
-Good reply? Yes
+About the request and complete? Yes
 
 Request: A customer writes: "My order arrived damaged." Reply kindly in two sentences.
-Reply: Our new summer collection features bright colors and
-Good reply? No
+Reply: I'm so sorry your order arrived damaged. Please send us a photo and we'll
+About the request and complete? No
 
 Request: Write a headline for a library's book sale.
-Reply: The capital of France is Paris.
-Good reply? No
+Reply: Our gym opens a new spin studio on Monday.
+About the request and complete? No
 
 Request: Write a headline for a library's book sale.
-Reply:
-Good reply? No
+Reply: Stock up on stories: every book one dollar this Saturday!
+About the request and complete? Yes
+
+Request: Write a quiz question about volcanoes for 6th graders.
+Reply: lava lava lava lava lava lava lava lava
+About the request and complete? No
 
 Request: {prompt}
 Reply: {completion}
-Good reply?"""
+About the request and complete?"""
 
 
 @register_judge
@@ -161,7 +183,13 @@ class GemmaJudge(Judge):
     Args:
         device: torch device; default CUDA when available, else CPU.
         batch_size: Prompts per forward pass.
-        template: Few-shot prompt with ``{prompt}`` and ``{completion}`` fields; default :data:`JUDGE_PROMPT`.
+        template: Few-shot prompt ending with a block that starts ``Request: {prompt}`` and holds
+            ``{completion}``; default :data:`JUDGE_PROMPT`.
+        prefix_cache: Run the fixed few-shot prefix once and reuse its key/value cache for every sample (same
+            values as without, up to float rounding; about 8x less compute on CPU).
+
+    Raises:
+        ValueError: the template lacks ``Request: {prompt}`` or ``{completion}``.
 
     Call:
         ``judge(completions, prompts) -> list[float]`` in [0, 1]; higher is better.
@@ -176,36 +204,84 @@ class GemmaJudge(Judge):
         "Gemma 3 270M base"
     )
 
-    def __init__(self, device: str | None = None, batch_size: int = 8, template: str = JUDGE_PROMPT) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        batch_size: int = 8,
+        template: str = JUDGE_PROMPT,
+        prefix_cache: bool = True,
+    ) -> None:
+        if "Request: {prompt}" not in template or "{completion}" not in template:
+            raise ValueError("template must hold 'Request: {prompt}' and '{completion}'")
         self.device = device
         self.batch_size = batch_size
         self.template = template
+        self.prefix_cache = prefix_cache
+        self._prefix: dict[Any, tuple[int, Any]] = {}
+
+    def _split(self, completion: str, prompt: str) -> tuple[str, str]:
+        """(fixed few-shot prefix, per-sample suffix); the prefix ends with a blank line, the suffix starts a new
+        line, so tokenizing them apart gives the same tokens as together."""
+        cut = self.template.rindex("Request: {prompt}")
+        suffix = self.template[cut:].format(prompt=prompt.strip(), completion=" ".join(completion.split()))
+        return self.template[:cut], suffix.replace("Reply: \n", "Reply:\n")
 
     def __call__(self, completions: Sequence[str], prompts: Sequence[str], **kwargs: Any) -> list[float]:
+        import copy
+
         import torch
 
         _check(completions, prompts, self.name)
         model, tok = load_gemma(self.device)
         yes = tok(" Yes", add_special_tokens=False).input_ids[-1]
         no = tok(" No", add_special_tokens=False).input_ids[-1]
-        rows = [
-            tok(
-                self.template.format(prompt=p.strip(), completion=" ".join(c.split())).replace(
-                    "Reply: \n", "Reply:\n"
-                )
-            ).input_ids
+        prefix = self._split("", "")[0]
+        prefix_ids = tok(prefix).input_ids  # with <bos>
+        suffixes = [
+            tok(self._split(c, p)[1], add_special_tokens=False).input_ids
             for c, p in zip(completions, prompts, strict=True)
         ]
         out: list[float] = []
         with torch.no_grad():
-            for b in range(0, len(rows), self.batch_size):
-                chunk = rows[b : b + self.batch_size]
-                ids, mask = _pad(chunk, tok.pad_token_id)
-                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
-                for i, r in enumerate(chunk):
-                    two = logits[i, len(r) - 1, [yes, no]].float()
+            if self.prefix_cache:  # the few-shot prefix is the same for every sample: run it once
+                key = (id(model), prefix)
+                if key not in self._prefix:
+                    ids = torch.tensor([prefix_ids], device=model.device)
+                    self._prefix[key] = (
+                        len(prefix_ids),
+                        _cache_of(model, ids),
+                    )
+            for b in range(0, len(suffixes), self.batch_size):
+                chunk = suffixes[b : b + self.batch_size]
+                if self.prefix_cache:
+                    n_prefix, cache = self._prefix[(id(model), prefix)]
+                    cache = copy.deepcopy(cache)
+                    cache.batch_repeat_interleave(len(chunk))
+                    ids, mask = _pad(chunk, tok.pad_token_id)
+                    full_mask = torch.cat([torch.ones((len(chunk), n_prefix), dtype=mask.dtype), mask], dim=1)
+                    hidden = _hidden(
+                        model,
+                        input_ids=ids.to(model.device),
+                        attention_mask=full_mask.to(model.device),
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                    ends = [len(r) - 1 for r in chunk]
+                else:
+                    rows = [prefix_ids + r for r in chunk]
+                    ids, mask = _pad(rows, tok.pad_token_id)
+                    hidden = _hidden(
+                        model, input_ids=ids.to(model.device), attention_mask=mask.to(model.device)
+                    )
+                    ends = [len(r) - 1 for r in rows]
+                for i, e in enumerate(ends):
+                    two = _logits(model, hidden[i, e], [yes, no]).float()
                     out.append(float(torch.softmax(two, dim=-1)[0]))
         return out
+
+
+def _cache_of(model: Any, ids: Any) -> Any:
+    return model.get_decoder()(input_ids=ids, use_cache=True).past_key_values
 
 
 def _check(completions: Sequence[str], prompts: Sequence[str], name: str) -> None:
