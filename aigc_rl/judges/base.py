@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-__all__ = ["Judge", "JUDGES", "register_judge", "get_judge", "group_indices"]
+__all__ = ["Judge", "JUDGES", "register_judge", "group_indices"]
 
 
 class Judge:
@@ -55,19 +55,6 @@ def register_judge(cls: type[Judge]) -> type[Judge]:
         raise ValueError(f"judge {cls.name!r} is already registered")
     JUDGES[cls.name] = cls
     return cls
-
-
-def get_judge(name: str, **kwargs: Any) -> Judge:
-    """Instantiate the registered judge ``name`` (keyword arguments go to its constructor).
-
-    Raises:
-        KeyError: unknown name; the message lists the registered ones.
-    """
-    from . import embedding, lm, stats  # noqa: F401  (registration side effects)
-
-    if name not in JUDGES:
-        raise KeyError(f"unknown judge {name!r}; registered: {', '.join(sorted(JUDGES))}")
-    return JUDGES[name](**kwargs)
 
 
 def group_indices(prompts: Sequence[str], groups: Sequence[Any] | None = None) -> list[list[int]]:
