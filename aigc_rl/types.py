@@ -21,9 +21,15 @@ class CausalLM(Protocol):
 
     Attributes:
         config: The model's ``transformers.PretrainedConfig`` (``hidden_size``, ``get_text_config()``, ...).
+        device: The device of its parameters.
     """
 
     config: Any
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's parameters."""
+        ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Forward pass: keyword inputs ``input_ids``/``attention_mask``/``position_ids`` (long ``(batch,
@@ -36,6 +42,14 @@ class CausalLM(Protocol):
 
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
         """The model's parameters (their device is the model's device)."""
+        ...
+
+    def eval(self) -> Any:
+        """Switch to evaluation mode (``torch.nn.Module.eval``); returns the model."""
+        ...
+
+    def requires_grad_(self, requires_grad: bool = True) -> Any:
+        """Turn gradients of every parameter on or off (``torch.nn.Module.requires_grad_``); returns the model."""
         ...
 
 

@@ -358,7 +358,7 @@ class TokenGenerationEnv(_EpisodeViews, gym.Env[dict[str, np.ndarray], np.int64]
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
-    # gymnasium's stubs type spaces.Dict as Space[dict[str, Space]], although its samples are dicts of arrays
+    # gymnasium annotates spaces.Dict as Space[dict[str, Space]], although its samples are dicts of arrays
     # (the env's observation type), so this correct declaration needs the targeted ignore.
     observation_space: spaces.Dict  # type: ignore[assignment]
     action_space: spaces.Discrete
