@@ -163,6 +163,14 @@ class LMRollout:
             self.generator.manual_seed(int(seed))
         self._own: CachedLM | None = None
 
+    def _shared_logits(self) -> torch.Tensor:
+        """The env's next-token logits float32 ``(num_envs, vocab_size)`` (shared forward pass); zeros when
+        every episode ended at once (the next step resets them all and ignores the actions)."""
+        logits = self.base.next_token_logits
+        if logits is None:
+            return torch.zeros(self.base.num_envs, int(self.base.single_action_space.n))
+        return logits
+
     def _own_lm(self) -> CachedLM:
         if self._own is None:
             self._own = CachedLM(self.policy, self.base.num_envs, int(self.base.tokenizer.pad_token_id))
@@ -197,7 +205,7 @@ class LMRollout:
             own.set_rows(list(range(n)), self._seqs(obs, list(range(n))))
             logits = own.forward()
         else:
-            logits = self.base.next_token_logits
+            logits = self._shared_logits()
         prompt_ids = [np.asarray(s, dtype=np.int64) for s in self._seqs(obs, list(range(n)))]
         toks: list[list[int]] = [[] for _ in range(n)]
         lps: list[list[float]] = [[] for _ in range(n)]
@@ -219,7 +227,7 @@ class LMRollout:
                 lps[r].append(float(logp_np[r]))
                 returns[r] += rewards[r]
             ended = terminated | truncated
-            for r in np.flatnonzero(ended & ~autoreset):
+            for r in np.flatnonzero(ended & ~autoreset).tolist():
                 if done_count[r] < episodes_per_env:
                     result.append(
                         Episode(
@@ -250,9 +258,7 @@ class LMRollout:
                 own.push(actions[acting], rows=acting)
                 logits = own.forward()
             else:
-                logits = self.base.next_token_logits
-                if logits is None:  # every episode ended at once; the next step resets them all
-                    logits = torch.zeros(n, self.base.single_action_space.n)
+                logits = self._shared_logits()
             autoreset = ended
         seconds = time.perf_counter() - t0
         return RolloutResult(result, int(sum(len(e.completion_ids) for e in result)), seconds, steps)

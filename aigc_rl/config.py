@@ -216,13 +216,13 @@ class TrainConfig:
             raise ConfigError(
                 f"num_generations must be >= 2 for {self.agent} (group advantages), got {self.num_generations}"
             )
-        for name, (lo, closed, hi) in FLOAT_BOUNDS.items():
+        for name, (f_lo, closed, f_hi) in FLOAT_BOUNDS.items():
             v = getattr(self, name)
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            if not ok or not (lo <= v if closed else lo < v) or v > hi:
-                what = "a positive number" if not closed else f"a number >= {lo:g}"
+            if not ok or not (f_lo <= v if closed else f_lo < v) or v > f_hi:
+                what = "a positive number" if not closed else f"a number >= {f_lo:g}"
                 raise ConfigError(
-                    f"{name} must be {what} and <= {hi:g}, got {v!r} (--{name.replace('_', '-')})"
+                    f"{name} must be {what} and <= {f_hi:g}, got {v!r} (--{name.replace('_', '-')})"
                 )
         self._validate_reward()
         if self.normalize not in ("none", "batch", "group"):

@@ -158,7 +158,8 @@ def _convert_into(tmp: Path, src: Path, filename: str, name: str, target: Path, 
     for attr in ("hf_quantizer", "quantization_method"):
         if hasattr(model, attr):
             setattr(model, attr, None)
-    model.is_quantized = False
+    # torch types Module.__setattr__'s value as Tensor | Module; a plain attribute of any value is allowed.
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(tmp, safe_serialization=True)
@@ -254,7 +255,8 @@ def load_causal_lm(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    return lm.to(device), tokenizer
+    # transformers wraps PreTrainedModel.to in a decorator whose stub drops ``self`` from the signature.
+    return lm.to(device), tokenizer  # type: ignore[arg-type]
 
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")

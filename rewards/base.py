@@ -235,7 +235,7 @@ class RewardModel:
         raise NotImplementedError
 
     def raw(
-        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+        self, completions: Sequence[Any] | np.ndarray, prompts: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
         """Validated raw metric values (no sign flip); see :meth:`score`."""
         texts = [to_text(c) for c in completions]
@@ -250,12 +250,18 @@ class RewardModel:
         return validate_rewards(self.name, values, len(texts))
 
     def __call__(
-        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+        self, completions: Sequence[Any] | np.ndarray, prompts: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
         """Reward per completion, higher is better (``None`` = not applicable).
 
         Accepts the keyword arguments TRL passes (``completion_ids``, ``trainer_state``, ``log_extra``,
         ``log_metric`` and dataset columns) and ignores those it does not use.
+
+        Args:
+            completions: ``n`` texts or chat messages (text rewards), or an image batch float ``(n, H, W)`` in
+                ``[0, 1]`` (image rewards).
+            prompts: ``n`` prompts or ``None``.
+            **kwargs: Dataset columns and TRL's keywords.
 
         Raises:
             RewardOutputError: see :func:`validate_rewards`.

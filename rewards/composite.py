@@ -89,7 +89,7 @@ class CompositeReward(RewardModel):
         return out
 
     def compute(
-        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+        self, completions: Sequence[Any] | np.ndarray, prompts: Sequence[Any] | None = None, **kwargs: Any
     ) -> tuple[list[float | None], dict[str, list[float | None]]]:
         """Total reward and per-component values.
 
@@ -117,7 +117,7 @@ class CompositeReward(RewardModel):
         return validate_rewards(self.name, out, n), comps
 
     def raw(
-        self, completions: Sequence[Any], prompts: Sequence[Any] | None = None, **kwargs: Any
+        self, completions: Sequence[Any] | np.ndarray, prompts: Sequence[Any] | None = None, **kwargs: Any
     ) -> list[float | None]:
         total, comps = self.compute(completions, prompts, **kwargs)
         log_metric = kwargs.get("log_metric")

@@ -269,7 +269,8 @@ class Judge(RewardModel):
         self.max_completion_tokens = max_completion_tokens
         self._rating_ids: list[list[int]] | None = None
 
-    def _load(self) -> None:
+    def _load(self) -> list[list[int]]:
+        """Load the judge and its tokenizer if not given; returns (and keeps) the token ids of each rating."""
         if self._model is None:
             from aigc_rl.models import load_causal_lm
 
@@ -300,6 +301,7 @@ class Judge(RewardModel):
         import inspect
 
         self._keep_last = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        return ids
 
     def _prompt_text(self, prompt: str, completion: str) -> str:
         tok = self._tokenizer
@@ -316,8 +318,7 @@ class Judge(RewardModel):
 
     @torch.no_grad()
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
-        if self._rating_ids is None:
-            self._load()
+        rating_ids = self._rating_ids if self._rating_ids is not None else self._load()
         tok, model = self._tokenizer, self._model
         device = next(model.parameters()).device
         prompts = prompts if prompts is not None else [""] * len(completions)
@@ -341,9 +342,7 @@ class Judge(RewardModel):
             ).logits
             logits = out_logits[:, -1].float()
             probs = torch.softmax(logits, dim=-1)
-            mass = torch.stack(
-                [probs[:, ids].sum(-1) for ids in self._rating_ids], dim=-1
-            )  # (batch, n_ratings)
+            mass = torch.stack([probs[:, ids].sum(-1) for ids in rating_ids], dim=-1)  # (batch, n_ratings)
             total = mass.sum(-1).clamp_min(torch.finfo(torch.float32).tiny)
             out.extend(float(v) for v in mass[:, high].sum(-1) / total)
         return [min(1.0, max(0.0, v)) if math.isfinite(v) else 0.0 for v in out]

@@ -61,6 +61,10 @@ def main(argv: list[str]) -> int:
         "aigc_rl",
         *argv,
     ]
+    if not any(a == "--cache-dir" or a.startswith("--cache-dir=") for a in argv):
+        # The tree is rebuilt each run; mypy's cache lives in the repository's .mypy_cache/ so that later runs
+        # are incremental.
+        cmd[3:3] = ["--cache-dir", str(ROOT / ".mypy_cache")]
     # Run from the tree so that the repository's own aigc_rl/ folder (without envs/ ...) cannot shadow it.
     return subprocess.call(cmd, cwd=tree)
 

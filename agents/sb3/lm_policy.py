@@ -20,6 +20,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
+from aigc_rl.types import CausalLM
+
 __all__ = ["LMActorCriticPolicy", "LMPPO", "UnsupportedSpaceError", "check_token_spaces", "DEFAULT_LORA"]
 
 #: LoRA settings used when ``lora=True`` (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models").
@@ -51,7 +53,7 @@ def check_token_spaces(
         isinstance(observation_space, spaces.Dict)
         and set(observation_space.spaces) >= {"input_ids", "attention_mask"}
         and all(isinstance(observation_space[k], spaces.Box) for k in ("input_ids", "attention_mask"))
-        and len(observation_space["input_ids"].shape) == 1
+        and len(observation_space["input_ids"].shape or ()) == 1
         and observation_space["input_ids"].shape == observation_space["attention_mask"].shape
     )
     if not ok:
@@ -113,6 +115,10 @@ class LMActorCriticPolicy(ActorCriticPolicy):
     Raises:
         UnsupportedSpaceError: spaces that are not token windows + ``Discrete(vocab_size)`` (cases E1, E2).
     """
+
+    action_space: spaces.Discrete  # checked by check_token_spaces before SB3 stores it
+    action_dist: CategoricalDistribution
+    lm: CausalLM
 
     def __init__(
         self,

@@ -13,13 +13,16 @@ TRL's k3 estimator, weighted by ``beta``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from aigc_rl.chat import messages_for
 from aigc_rl.rewards import CompositeReward, RewardModel
 from aigc_rl.run import MetricsWriter, mark_complete
+
+if TYPE_CHECKING:
+    from trl import GRPOTrainer, RLOOTrainer
 
 __all__ = [
     "build_dataset",
@@ -166,29 +169,31 @@ def build_trainer(
     )
     common.update(trl_args)
     funcs, weights = reward_funcs_for(task.reward)
+    stop = StopFlag()
+
+    def rest() -> dict[str, Any]:  # the arguments both trainers take, built after the config (as before)
+        return dict(
+            model=model,
+            reward_funcs=funcs,
+            train_dataset=build_dataset(task),
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), CheckpointMarker(), stop],
+        )
+
+    trainer: GRPOTrainer | RLOOTrainer
     if cfg.agent == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
-        args = GRPOConfig(**common, reward_weights=weights)
-        trainer_cls = GRPOTrainer
+        trainer = GRPOTrainer(args=GRPOConfig(**common, reward_weights=weights), **rest())
     elif cfg.agent == "rloo":
         from trl import RLOOConfig, RLOOTrainer
 
-        args = RLOOConfig(**common, reward_weights=weights)
-        trainer_cls = RLOOTrainer
+        trainer = RLOOTrainer(args=RLOOConfig(**common, reward_weights=weights), **rest())
     else:
         raise ValueError(f"unknown TRL agent {cfg.agent!r}; available: grpo, rloo")
-    stop = StopFlag()
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=build_dataset(task),
-        processing_class=tokenizer,
-        peft_config=lora,
-        callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), CheckpointMarker(), stop],
-    )
-    trainer.stop_flag = stop
+    # aigc-rl's own attribute on TRL's trainer object (documented above), which TRL's classes do not declare.
+    trainer.stop_flag = stop  # type: ignore[union-attr]
     _epoch_seeded_sampler(trainer)
     return trainer
 

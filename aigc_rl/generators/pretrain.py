@@ -190,7 +190,7 @@ def pretrain(
             metrics["recon_mse"] = round(float(((model.reconstruct(x) - x) ** 2).mean()), 6)
 
     # options that differ from the kind's defaults (the defaults are implied by the command)
-    extra = {
+    extra: dict[str, Any] = {
         k: hp[k]
         for k in ("latent_dim", "arch", "split", "batch_size", "lr")
         if k in hp and hp[k] != DEFAULTS[kind][k]

@@ -16,15 +16,26 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from .classifier import DigitClassifier
 from .gan import GAN
 from .vae import VAE
 
-__all__ = ["SHIPPED", "shipped_dir", "resolve_model_dir", "load_model", "save_model", "read_config", "KINDS"]
+__all__ = [
+    "SHIPPED",
+    "shipped_dir",
+    "resolve_model_dir",
+    "load_model",
+    "save_model",
+    "read_config",
+    "KINDS",
+    "StoredModel",
+]
 
-KINDS: dict[str, type[nn.Module]] = {"gan": GAN, "vae": VAE, "classifier": DigitClassifier}
+#: A model this module saves and loads: each has a class-level ``kind`` and an ``arch()`` record.
+StoredModel = GAN | VAE | DigitClassifier
+
+KINDS: dict[str, type[StoredModel]] = {"gan": GAN, "vae": VAE, "classifier": DigitClassifier}
 
 #: Names of the models shipped in ``aigc_rl/data/digits/`` (8×8 scikit-learn digits).
 SHIPPED = ("gan", "vae", "classifier", "judge")
@@ -43,7 +54,7 @@ def shipped_dir(name: str) -> Path:
         raise ValueError(
             f"no shipped model {name!r}; shipped: {', '.join(SHIPPED)} (or pass a model directory)"
         )
-    return Path(str(resources.files("aigc_rl.data").joinpath("digits", name)))
+    return Path(str(resources.files("aigc_rl.data").joinpath("digits").joinpath(name)))
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -68,7 +79,7 @@ def read_config(name_or_path: str | Path) -> dict[str, Any]:
     return json.loads((resolve_model_dir(name_or_path) / CONFIG).read_text(encoding="utf-8"))
 
 
-def save_model(model: nn.Module, output_dir: str | Path, record: dict[str, Any]) -> Path:
+def save_model(model: StoredModel, output_dir: str | Path, record: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (``{"kind", "arch", **record}``) into ``output_dir``.
 
     Returns:
@@ -83,7 +94,7 @@ def save_model(model: nn.Module, output_dir: str | Path, record: dict[str, Any])
     return out
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> StoredModel:
     """Load a GAN, VAE or classifier from safetensors + json (no unpickling), in eval mode.
 
     Args:

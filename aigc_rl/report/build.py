@@ -96,7 +96,7 @@ def select_samples(samples: list[dict[str, Any]], n: int = 3) -> dict[str, Any]:
         if pol not in ("base", "tuned"):
             continue
         by_prompt.setdefault(_text(row.get("prompt")), {"base": [], "tuned": []})[pol].append(row)
-    items = []
+    items: list[dict[str, Any]] = []
     for prompt, pols in by_prompt.items():
         if not pols["base"] or not pols["tuned"]:
             continue
@@ -312,7 +312,8 @@ def pareto_points(runs: list[RunData]) -> dict[str, Any]:
         ]
         return sum(vals) / len(vals) if vals else None
 
-    points, excluded = [], []
+    points: list[dict[str, Any]] = []
+    excluded: list[str] = []
     for run, pol, metrics in raw:
         q, c = score("quality", metrics), score("creativity", metrics)
         label = f"{run} · {pol}"

@@ -193,7 +193,8 @@ def pareto_figure(points: list[dict[str, Any]], title: str) -> bytes | None:
     ax = fig.add_subplot(1, 1, 1)
     front = sorted((p for p in pts if p["on_front"]), key=lambda p: p["quality"])
     if len(front) > 1:
-        xs, ys = [], []
+        xs: list[float] = []
+        ys: list[float] = []
         for p in front:  # staircase: sorted by quality ascending, creativity descending
             if xs:
                 xs.append(p["quality"])

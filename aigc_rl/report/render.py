@@ -287,7 +287,7 @@ def render_report(
     comp_views = []
     for kind in kinds:
         kruns = [r for r in loaded if r.kind == kind]
-        cmp = (
+        cmp: dict[str, Any] = (
             compare_runs(kruns)
             if len(kruns) > 1
             else {

@@ -7,6 +7,7 @@ latent-walk view of generation: the generator is frozen, the policy is the "prom
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -17,6 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from aigc_rl.rewards import RewardModel, make_composite
 from aigc_rl.rewards.spec import IMAGE_DEFAULT_SPEC
+from aigc_rl.types import ImageGenerator
 
 __all__ = [
     "LatentImageEnv",
@@ -66,7 +68,8 @@ class LatentImageTask:
 
     Args:
         generator: ``"gan"`` | ``"vae"`` (shipped 8×8 digits models), a model directory written by
-            ``aigc-rl pretrain``, or a module with ``generate(z) -> (N, H, W)`` and ``latent_dim``.
+            ``aigc-rl pretrain``, or an :class:`aigc_rl.types.ImageGenerator` (a module with
+            ``generate(z) -> (N, H, W)``, ``latent_dim`` and ``image_shape``).
         reward: Reward spec string (see :func:`aigc_rl.rewards.make_composite`) or a reward model taking image
             batches (``reward(images, target=[...], ...)``).
         target_class: Fixed target class, or ``None`` for a uniformly random class per episode.
@@ -87,11 +90,12 @@ class LatentImageTask:
 
     Raises:
         ValueError: bad mode, mapping, sizes or target class (the message names the argument).
+        TypeError: ``generator`` is neither a name/directory nor an image generator.
     """
 
     def __init__(
         self,
-        generator: Any = "gan",
+        generator: str | os.PathLike[str] | ImageGenerator = "gan",
         reward: str | RewardModel = DEFAULT_REWARD,
         target_class: int | None = None,
         n_classes: int = 10,
@@ -120,18 +124,21 @@ class LatentImageTask:
             raise ValueError(
                 f"target_class must be None or an int in 0..{n_classes - 1}, got {target_class!r}"
             )
+        loaded: object
         if isinstance(generator, (str, bytes)) or hasattr(generator, "__fspath__"):
             from aigc_rl.generators.store import load_model
 
             self.generator_name = str(generator)
-            self.generator = load_model(str(generator), device=device)
+            loaded = load_model(str(generator), device=device)
         else:
-            if not (hasattr(generator, "generate") and hasattr(generator, "latent_dim")):
-                raise TypeError(
-                    "generator must be 'gan', 'vae', a model directory, or a module with generate(z) and latent_dim"
-                )
             self.generator_name = type(generator).__name__
-            self.generator = generator
+            loaded = generator
+        if not isinstance(loaded, ImageGenerator):
+            raise TypeError(
+                "generator must be 'gan', 'vae', a model directory, or a module with generate(z), latent_dim and "
+                f"image_shape; got {self.generator_name}"
+            )
+        self.generator: ImageGenerator = loaded
         self.device = torch.device(device)
         self.latent_dim = int(self.generator.latent_dim)
         self.image_shape = tuple(int(s) for s in self.generator.image_shape)

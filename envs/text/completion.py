@@ -63,6 +63,10 @@ class TextCompletionEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    # gymnasium annotates spaces.Dict as Space[dict[str, Space]], although its samples are dicts of arrays
+    # (the env's observation type), so this correct declaration needs the targeted ignore.
+    observation_space: spaces.Dict  # type: ignore[assignment]
+    action_space: spaces.MultiDiscrete
 
     def __init__(
         self, text_task: TextTask | None = None, render_mode: str | None = None, **kwargs: Any

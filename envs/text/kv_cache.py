@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from aigc_rl.types import CausalLM
+
 __all__ = ["CachedLM"]
 
 
-def _forward_arg_names(model: Any) -> tuple[str, bool]:
+def _forward_arg_names(model: CausalLM) -> tuple[str, bool]:
     """Name of the cache keyword of ``model.forward`` (``cache`` in transformers >= 5.24, else
     ``past_key_values``) and whether it accepts ``logits_to_keep``."""
     params = inspect.signature(model.forward).parameters
@@ -42,7 +44,7 @@ class CachedLM:
         pad_token_id: Id written at padded positions (any id works: the mask decides).
     """
 
-    def __init__(self, model: Any, n: int, pad_token_id: int = 0) -> None:
+    def __init__(self, model: CausalLM, n: int, pad_token_id: int = 0) -> None:
         self.model = model
         self.n = int(n)
         self.pad_token_id = int(pad_token_id)

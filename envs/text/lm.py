@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from aigc_rl.types import CausalLM
+
 __all__ = ["resolve_lm", "vocab_size", "stop_token_ids", "torch_generator", "frozen_copy"]
 
 
-def resolve_lm(model: Any = None, tokenizer: Any = None, device: str | None = None) -> tuple[Any, Any]:
+def resolve_lm(model: Any = None, tokenizer: Any = None, device: str | None = None) -> tuple[CausalLM, Any]:
     """Return ``(model, tokenizer)`` for a text environment.
 
     Args:

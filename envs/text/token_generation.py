@@ -134,11 +134,11 @@ class _Episodes:
 
     # -- spaces
     def single_spaces(self) -> tuple[spaces.Dict, spaces.Discrete]:
-        box = dict(shape=(self.window,), dtype=np.int64)
+        shape = (self.window,)
         obs = spaces.Dict(
             {
-                "input_ids": spaces.Box(low=0, high=self.vocab_size - 1, **box),
-                "attention_mask": spaces.Box(low=0, high=1, **box),
+                "input_ids": spaces.Box(low=0, high=self.vocab_size - 1, shape=shape, dtype=np.int64),
+                "attention_mask": spaces.Box(low=0, high=1, shape=shape, dtype=np.int64),
             }
         )
         return obs, spaces.Discrete(self.vocab_size)
@@ -156,7 +156,8 @@ class _Episodes:
         """Begin a new episode in each of ``rows`` with a prompt drawn from the row's generator."""
         seqs, infos = [], []
         fixed = (options or {}).get("prompt_index")
-        if fixed is not None and not np.isscalar(fixed) and len(fixed) != self.n:
+        scalar = bool(np.isscalar(fixed))
+        if fixed is not None and not scalar and len(fixed) != self.n:
             raise ValueError(
                 f"options['prompt_index'] must be one int or {self.n} ints (one per sub-env), got {fixed!r}"
             )
@@ -164,7 +165,7 @@ class _Episodes:
             if fixed is None:
                 idx = int(rngs[r].integers(len(self.prompts)))
             else:
-                idx = int(fixed) if np.isscalar(fixed) else int(fixed[r])
+                idx = int(fixed) if scalar else int(fixed[r])
             if not 0 <= idx < len(self.prompts):
                 raise ValueError(
                     f"options['prompt_index']={idx} is outside the prompt set (0..{len(self.prompts) - 1})"
@@ -357,6 +358,10 @@ class TokenGenerationEnv(_EpisodeViews, gym.Env[dict[str, np.ndarray], np.int64]
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    # gymnasium annotates spaces.Dict as Space[dict[str, Space]], although its samples are dicts of arrays
+    # (the env's observation type), so this correct declaration needs the targeted ignore.
+    observation_space: spaces.Dict  # type: ignore[assignment]
+    action_space: spaces.Discrete
 
     def __init__(
         self,
@@ -454,6 +459,8 @@ class TokenGenerationVectorEnv(_EpisodeViews, VectorEnv):
     {_ARGS_DOC}"""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    single_observation_space: spaces.Dict
+    single_action_space: spaces.Discrete
 
     def __init__(
         self,

@@ -53,9 +53,12 @@ class TokenizeObservation(gym.ObservationWrapper):
             tokenizer.pad_token = tokenizer.eos_token
         self.pad_id = int(tokenizer.pad_token_id)
         v = int(vocab_size) if vocab_size is not None else len(tokenizer)
-        box = dict(shape=(self.max_length,), dtype=np.int64)
+        shape = (self.max_length,)
         self.observation_space = spaces.Dict(
-            {"input_ids": spaces.Box(0, v - 1, **box), "attention_mask": spaces.Box(0, 1, **box)}
+            {
+                "input_ids": spaces.Box(0, v - 1, shape=shape, dtype=np.int64),
+                "attention_mask": spaces.Box(0, 1, shape=shape, dtype=np.int64),
+            }
         )
 
     def observation(self, observation: str) -> dict[str, np.ndarray]:

@@ -114,6 +114,28 @@ def test_walk_mode_moves_the_latent_and_ends_after_walk_steps():
     assert term
 
 
+def test_generator_must_be_an_image_generator():
+    """aigc_rl.types.ImageGenerator is checked at construction: a shipped classifier or a module without
+    image_shape is refused with a TypeError naming what is missing; a conforming user module is accepted."""
+    with pytest.raises(TypeError, match=r"generate\(z\), latent_dim and image_shape; got classifier"):
+        LatentImageTask(generator="classifier")
+
+    class NoShape(torch.nn.Module):
+        latent_dim = 4
+
+        def generate(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(z), 8, 8)
+
+    with pytest.raises(TypeError, match="got NoShape"):
+        LatentImageTask(generator=NoShape())
+
+    class Flat(NoShape):
+        image_shape = (8, 8)
+
+    task = LatentImageTask(generator=Flat())
+    assert (task.latent_dim, task.image_shape, task.generator_name) == (4, (8, 8), "Flat")
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="mode"):
         LatentImageTask(mode="diffuse")
