@@ -161,7 +161,8 @@ def _convert_gemma(tmp: Path, progress: bool) -> None:
     for attr in ("hf_quantizer", "quantization_method"):
         if hasattr(model, attr):
             setattr(model, attr, None)
-    model.is_quantized = False
+    # torch types Module.__setattr__'s value as Tensor | Module; a plain attribute of any value is allowed.
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(tmp, safe_serialization=True)

@@ -37,7 +37,7 @@ _OFFSET = 7
 
 
 def _data(name: str) -> Any:
-    return resources.files("aigc_rl.data").joinpath("judge_calibration", name)
+    return resources.files("aigc_rl.data").joinpath("judge_calibration").joinpath(name)
 
 
 def load_good() -> list[dict[str, Any]]:
@@ -54,7 +54,10 @@ def load_prompts() -> dict[str, dict[str, Any]]:
     out = {}
     for task in ("content", "support", "education"):
         text = (
-            resources.files("aigc_rl.data").joinpath("prompts", f"{task}.jsonl").read_text(encoding="utf-8")
+            resources.files("aigc_rl.data")
+            .joinpath("prompts")
+            .joinpath(f"{task}.jsonl")
+            .read_text(encoding="utf-8")
         )
         for line in text.splitlines():
             if line.strip():

@@ -39,7 +39,8 @@ def load_gemma(device: str | None = None) -> tuple[Any, Any]:
     if device not in _CACHE:
         path = gemma_path()
         tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
+        # transformers wraps PreTrainedModel.to in a decorator whose stub drops ``self`` from the signature.
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()  # type: ignore[arg-type]
         _CACHE[device] = (model, tok)
     return _CACHE[device]
 
