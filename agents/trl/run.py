@@ -213,11 +213,15 @@ def _graceful_signals(stop_flag: Any) -> Iterator[None]:
 
 def make_reward(cfg: TrainConfig) -> Any:
     """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
-    policy by :func:`share_reference_model` once the policy is built)."""
+    policy by :func:`share_reference_model` once the policy is built), and ``soft-overlong`` ramps over the last
+    quarter of the run's ``max_new_tokens``."""
     from aigc_rl.rewards.composite import make_composite, parse_spec
 
     names = [n for n, _ in parse_spec(cfg.reward)]
-    kwargs = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    kwargs: dict[str, dict[str, Any]] = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    if "soft-overlong" in names:
+        limit = cfg.max_new_tokens
+        kwargs["soft-overlong"] = {"max_completion_len": limit, "soft_punish_cache": max(1, limit // 4)}
     return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
 
 
