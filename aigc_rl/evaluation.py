@@ -1,7 +1,9 @@
 """``aigc-rl eval``: sample the base and the tuned policy on held-out prompts and compare them.
 
 Writes ``eval.json`` (``{"n_prompts", "policies": {"base": {METRIC: {"mean", "ci95"}}, "tuned": {...}}, ...}``),
-``samples.jsonl`` and the report (``report.md``, ``report.html``, ``report.json``).
+``samples.jsonl`` and the report (``report.md``, ``report.html``, ``report.json``). Text runs add the held-out
+judges (never trained on; :mod:`aigc_rl.judges.evaluate`): ``"judges": {"base": {JUDGE: {"mean", "ci95"}},
+"tuned": {...}}``, ``"judges_skipped": {JUDGE: reason}`` and a ``"judges"`` sub-dict in each samples row.
 
 :func:`evaluate_run` holds the run's lock, reads the run's kind from its record and hands the evaluation to
 the backend of that kind (text: :func:`aigc_rl.agents.trl.run.evaluate_text`; image:
