@@ -35,8 +35,13 @@ class RunBackend(Protocol):
         """
         ...
 
-    def evaluate(self, run_dir: Path, n_prompts: int | None, samples: int | None) -> dict[str, Any]:
-        """Compare the run's base and tuned policies, write ``eval.json`` (and samples), return its content."""
+    def evaluate(
+        self, run_dir: Path, n_prompts: int | None, samples: int | None, judges: str | None = "default"
+    ) -> dict[str, Any]:
+        """Compare the run's base and tuned policies, write ``eval.json`` (and samples), return its content.
+
+        ``judges`` selects the held-out text judges (:func:`aigc_rl.judges.evaluate.select_judges`); a kind
+        without them ignores it."""
         ...
 
     def load_policy(self, run_dir: Path, device: str = "cpu") -> Any:
@@ -54,10 +59,12 @@ class TextBackend:
 
         return train_text(cfg)
 
-    def evaluate(self, run_dir: Path, n_prompts: int | None, samples: int | None) -> dict[str, Any]:
+    def evaluate(
+        self, run_dir: Path, n_prompts: int | None, samples: int | None, judges: str | None = "default"
+    ) -> dict[str, Any]:
         from aigc_rl.agents.trl.run import evaluate_text
 
-        return evaluate_text(run_dir, n_prompts, samples)
+        return evaluate_text(run_dir, n_prompts, samples, judges=judges)
 
     def load_policy(self, run_dir: Path, device: str = "cpu") -> Any:
         from .config import recorded_config
@@ -80,8 +87,10 @@ class ImageBackend:
 
         return train_latent(cfg)
 
-    def evaluate(self, run_dir: Path, n_prompts: int | None, samples: int | None) -> dict[str, Any]:
-        from aigc_rl.agents.sb3.latent import evaluate_latent
+    def evaluate(
+        self, run_dir: Path, n_prompts: int | None, samples: int | None, judges: str | None = "default"
+    ) -> dict[str, Any]:
+        from aigc_rl.agents.sb3.latent import evaluate_latent  # its held-out judge is the digit classifier
 
         return evaluate_latent(run_dir, n_prompts=n_prompts, samples=samples)
 

@@ -92,13 +92,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for flag, v in (("--n-prompts", args.n_prompts), ("--samples", args.samples)):
         if v is not None and v < 1:
             raise ConfigError(f"{flag} must be an integer >= 1, got {v}")
-    out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples)
+    from .judges.evaluate import select_judges
+
+    select_judges(args.judges)  # a bad --judges exits 2 before the run is locked or a model loaded
+    out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples, judges=args.judges)
     base, tuned = out["policies"].get("base", {}), out["policies"].get("tuned", {})
     print(f"aigc-rl eval: {out['n_prompts']} held-out prompts")
     print(f"{'metric':<20}{'base':>30}{'tuned':>30}")
+    fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
     for k in tuned:
-        fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
         print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
+    judged = out.get("judges") or {}
+    if judged.get("tuned"):
+        print("aigc-rl eval: held-out judges (never trained on)")
+        jb = judged.get("base", {})
+        for k, v in judged["tuned"].items():
+            print(f"{k:<20}{fmt(jb[k]) if k in jb else '-':>30}{fmt(v):>30}")
+    skipped = out.get("judges_skipped") or {}
+    if skipped:
+        from .judges.assets import JUDGES_INSTALL
+
+        print(
+            f"aigc-rl eval: skipped judges {', '.join(skipped)} (optional dependencies missing, see "
+            f"judges_skipped in eval.json); to add them: {JUDGES_INSTALL}"
+        )
     print(
         f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}"
     )
@@ -167,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-prompts", type=_integer, default=None, help="held-out prompts (default: the run's eval_prompts)"
     )
     e.add_argument("--samples", type=_integer, default=None, help="completions per prompt and policy")
+    e.add_argument(
+        "--judges",
+        default="default",
+        help="held-out judges of text runs (never trained on): none | default (every judge whose dependencies "
+        "are installed) | all | comma-separated names (copy-rate, completion, ead, gemma-fluency, gemma-judge, "
+        "mpnet-relevance, semantic-diversity)",
+    )
     r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
     r.add_argument("runs", nargs="+", help="run directories")
     r.add_argument("--out", required=True, help="output directory")

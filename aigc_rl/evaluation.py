@@ -1,7 +1,9 @@
 """``aigc-rl eval``: sample the base and the tuned policy on held-out prompts and compare them.
 
 Writes ``eval.json`` (``{"n_prompts", "policies": {"base": {METRIC: {"mean", "ci95"}}, "tuned": {...}}, ...}``),
-``samples.jsonl`` and the report (``report.md``, ``report.html``, ``report.json``).
+``samples.jsonl`` and the report (``report.md``, ``report.html``, ``report.json``). Text runs add the held-out
+judges (never trained on; :mod:`aigc_rl.judges.evaluate`): ``"judges": {"base": {JUDGE: {"mean", "ci95"}},
+"tuned": {...}}``, ``"judges_skipped": {JUDGE: reason}`` and a ``"judges"`` sub-dict in each samples row.
 
 :func:`evaluate_run` holds the run's lock, reads the run's kind from its record and hands the evaluation to
 the backend of that kind (text: :func:`aigc_rl.agents.trl.run.evaluate_text`; image:
@@ -30,7 +32,11 @@ __all__ = [
 
 
 def evaluate_run(
-    run_dir: str | Path, n_prompts: int | None = None, samples: int | None = None, report: bool = True
+    run_dir: str | Path,
+    n_prompts: int | None = None,
+    samples: int | None = None,
+    report: bool = True,
+    judges: str | None = "default",
 ) -> dict:
     """Evaluate a run: base policy vs tuned policy on held-out prompts.
 
@@ -39,6 +45,9 @@ def evaluate_run(
         n_prompts: Held-out prompts to use (default: the run's ``eval_prompts``, capped by the eval split).
         samples: Completions per prompt and policy (default: the run's ``eval_samples``).
         report: Also write the report files.
+        judges: Text runs: the held-out judges to compute, ``"none"``, ``"default"`` (every judge whose
+            dependencies are installed), ``"all"`` or comma-separated names (``aigc_rl.judges``); ignored for
+            image runs, whose held-out judge is the digit classifier.
 
     Returns:
         The ``eval.json`` content.
@@ -51,6 +60,7 @@ def evaluate_run(
             and how to produce it).
         RunLockedError: another process holds the run.
         UserFileError: the adapter cannot be loaded (the message names it).
+        ConfigError: ``judges`` names an unknown judge or one whose dependencies are missing.
     """
     from .run import RunDir
 
@@ -64,7 +74,7 @@ def evaluate_run(
     from .backends import backend_for
 
     with rd.locked():  # a training, an overwrite or another eval of this run waits for nobody: exit 2
-        result = backend_for(run_kind(run_dir)).evaluate(run_dir, n_prompts, samples)
+        result = backend_for(run_kind(run_dir)).evaluate(run_dir, n_prompts, samples, judges=judges)
         _write_report(run_dir, report)
         return result
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .base import RewardModel
-from .creativity import DistinctN
+from .creativity import EAD, DistinctN
 from .diversity import EmbeddingDiversity, Novelty, SelfBleu, SemanticNovelty
 from .image import ClassCoverage, ImageDiversity, ImageNovelty, Realism, TargetClass
 from .learned import Judge, SequenceClassifierReward
-from .lexical import Format, Length, Readability, Sentiment
+from .lexical import Completion, Format, Length, Readability, Sentiment, SoftOverlong
 from .overlap import Bleu, Chrf, RougeL
-from .quality import Fluency, Relevance
+from .quality import Fluency, NoCopyRelevance, Relevance
 from .registry import Variant, register, reward_class
 from .safety import Harm
 
@@ -26,6 +26,7 @@ __all__ = ["BUILTINS", "BUILTIN_CLASSES", "TEXT_REWARDS", "IMAGE_REWARDS"]
 #: safety rewards, then image rewards (8x8 digits by default; see rewards/image.py).
 BUILTINS: tuple[tuple[str, Any], ...] = (
     ("relevance", Relevance),
+    ("no-copy-relevance", NoCopyRelevance),
     ("fluency", Fluency),
     ("bleu", Bleu),
     ("chrf", Chrf),
@@ -36,9 +37,12 @@ BUILTINS: tuple[tuple[str, Any], ...] = (
     ("judge", Judge),
     ("length", Length),
     ("format", Format),
+    ("completion", Completion),
+    ("soft-overlong", SoftOverlong),
     ("distinct-1", Variant(DistinctN, n=1)),
     ("distinct-2", Variant(DistinctN, n=2)),
     ("distinct-3", Variant(DistinctN, n=3)),
+    ("ead", EAD),
     ("self-bleu", SelfBleu),
     ("embedding-diversity", EmbeddingDiversity),
     ("novelty", Novelty),

@@ -216,6 +216,8 @@ class RewardModel:
     kind: ClassVar[str] = "custom"
     modality: ClassVar[str] = "text"
     range_note: ClassVar[str] = ""
+    #: TRL keywords (of ``completion_ids``, ``trainer_state``, ...) this reward reads; the others are dropped.
+    trl_kwargs: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def __name__(self) -> str:  # TRL names reward functions by ``__name__`` in its logs
@@ -245,7 +247,7 @@ class RewardModel:
                 f"reward {self.name!r}: got {len(texts)} completions but {len(ptexts)} prompts; pass one prompt per "
                 "completion"
             )
-        kwargs = {k: v for k, v in kwargs.items() if k not in _TRL_EXTRA_KWARGS}
+        kwargs = {k: v for k, v in kwargs.items() if k not in _TRL_EXTRA_KWARGS or k in self.trl_kwargs}
         values = self.score(texts, ptexts, **kwargs)
         return validate_rewards(self.name, values, len(texts))
 

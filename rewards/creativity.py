@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any, ClassVar
 
 from ._text import ngrams, tokenize
 from .base import RewardModel, group_indices
 
-__all__ = ["DistinctN", "distinct_n_corpus"]
+__all__ = ["DistinctN", "EAD", "distinct_n_corpus"]
 
 
 def distinct_n_corpus(texts: list[str], n: int) -> float:
@@ -63,3 +64,43 @@ class DistinctN(RewardModel):
                 unique = sum(1 for g in own if counts[g] == 1)
                 out[i] = unique / len(grams[i])
         return out
+
+
+class EAD(RewardModel):
+    """Expectation-adjusted distinct-n of each completion (Liu et al. 2022): distinct n-grams over their expectation.
+
+    ``EAD = N / (V * (1 - ((V - 1) / V) ** C))`` over the completion's word n-grams, with ``N`` distinct of
+    ``C`` n-grams and ``V`` the vocabulary size (:func:`aigc_rl.judges.text.ead`; words are lower-cased
+    ``[a-z0-9']+`` runs). Unlike distinct-n it does not pay a completion for being short; repeated words pull
+    it down. Fewer than ``n`` words score 0.0. Scored per completion, so it needs no group; the held-out
+    judge ``ead`` computes the same statistic over all samples of a prompt pooled. Range [0, inf), in practice
+    about [0, 1] (at most ``1 + (C - 1) / 2V`` for ``C`` n-grams, when all are distinct); maximise.
+
+    Args:
+        n: word n-gram order, >= 1, default 2.
+        vocab_size: ``V``, default 49,152 (the SmolLM2 tokenizer's vocabulary).
+
+    Raises:
+        ValueError: ``n`` < 1 or ``vocab_size`` < 1.
+    """
+
+    name: ClassVar[str] = "ead"
+    kind: ClassVar[str] = "creativity"
+    value_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
+    range_note: ClassVar[str] = "about [0, 1]: 1 + (C - 1) / 2V at most for C n-grams"
+    source: ClassVar[str] = "Liu et al. 2022, Rethinking and Refining the Distinct Metric (ACL), Eq. 4"
+
+    def __init__(self, n: int = 2, vocab_size: int | None = None) -> None:
+        from aigc_rl.judges.text import SMOLLM2_VOCAB_SIZE
+
+        vocab = SMOLLM2_VOCAB_SIZE if vocab_size is None else vocab_size
+        if not isinstance(n, int) or n < 1 or not isinstance(vocab, int) or vocab < 1:
+            raise ValueError(
+                f"ead needs integers n >= 1 and vocab_size >= 1, got n={n!r}, vocab_size={vocab!r}"
+            )
+        self.n, self.vocab_size = n, vocab
+
+    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
+        from aigc_rl.judges.text import ead
+
+        return [ead(c, self.n, self.vocab_size) for c in completions]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ._text import is_blank, is_cjk_text, words
 from .base import RewardModel
 
-__all__ = ["Sentiment", "Readability", "Length", "Format", "ensure_cmudict"]
+__all__ = ["Sentiment", "Readability", "Length", "Format", "Completion", "SoftOverlong", "ensure_cmudict"]
 
 
 class Sentiment(RewardModel):
@@ -239,3 +240,96 @@ class Format(RewardModel):
     def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
         match = self.regex.fullmatch if self.mode == "fullmatch" else self.regex.search
         return [1.0 if match(c) else 0.0 for c in completions]
+
+
+class Completion(RewardModel):
+    """Completion/termination: 1.0 when the completion stopped with EOS inside the token limit, else 0.0.
+
+    Evidence, first found wins: a ``finished`` column (one bool per completion, from the sampler); else TRL's
+    ``completion_ids`` with ``eos_token_id`` (TRL keeps the first EOS in ``completion_ids``, so finished = an
+    EOS id is in it); else the text ends like a finished sentence (``. ! ? …``, closing quotes, or an emoji;
+    :func:`aigc_rl.judges.text.ends_sentence`). An empty completion scores 0.0. Range [0, 1], maximise. The
+    held-out judge ``completion`` is the same measure, computed by ``aigc-rl eval`` from the sampler's flags.
+
+    Args:
+        eos_token_id: Id or ids that end generation (the policy tokenizer's ``eos_token_id``); ``None`` = no
+            token evidence, so without a ``finished`` column the sentence-end rule decides.
+
+    Raises:
+        ValueError: a ``finished`` column of another length than the completions.
+    """
+
+    name: ClassVar[str] = "completion"
+    kind: ClassVar[str] = "quality"
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    trl_kwargs: ClassVar[frozenset[str]] = frozenset({"completion_ids"})
+    source: ClassVar[str] = "stop-with-EOS rate (cf. DAPO overlong filtering, Yu et al. 2025)"
+
+    def __init__(self, eos_token_id: int | Sequence[int] | None = None) -> None:
+        ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
+        self.eos_ids = frozenset(int(i) for i in ids)
+
+    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
+        from aigc_rl.judges.stats import finished_flags
+
+        finished = kwargs.get("finished")
+        ids = kwargs.get("completion_ids")
+        if finished is None and ids is not None and self.eos_ids:
+            finished = [any(int(t) in self.eos_ids for t in row) for row in ids]
+        return [float(f) for f in finished_flags(completions, finished)]
+
+
+class SoftOverlong(RewardModel):
+    """DAPO's soft overlong punishment (Yu et al. 2025, Eq. 13) of the completion's length in tokens.
+
+    0 up to ``max_completion_len - soft_punish_cache`` tokens, then falling linearly to -1 at
+    ``max_completion_len``, -1 beyond; computed by TRL's ``trl.rewards.get_soft_overlong_punishment``. The
+    length is ``len(completion_ids)`` as TRL passes it (EOS included); without ``completion_ids``, the text
+    tokenised by ``tokenizer`` (no special tokens); with neither, ``None`` (not applicable). Range [-1, 0],
+    maximise.
+
+    Args:
+        max_completion_len: ``L_max``, the generation limit in tokens (set it to the run's
+            ``max_new_tokens``; default 32, the default limit).
+        soft_punish_cache: ``L_cache``, the length of the linear ramp, ``0 < cache <= L_max``; default 8.
+        tokenizer: Tokenizer (hub id, local directory or loaded) used when ``completion_ids`` is not passed.
+
+    Raises:
+        ValueError: ``soft_punish_cache`` outside ``(0, max_completion_len]``.
+    """
+
+    name: ClassVar[str] = "soft-overlong"
+    kind: ClassVar[str] = "quality"
+    value_range: ClassVar[tuple[float, float]] = (-1.0, 0.0)
+    trl_kwargs: ClassVar[frozenset[str]] = frozenset({"completion_ids"})
+    source: ClassVar[str] = "Yu et al. 2025, DAPO, Eq. 13; trl.rewards.get_soft_overlong_punishment"
+
+    def __init__(
+        self, max_completion_len: int = 32, soft_punish_cache: int = 8, tokenizer: Any = None
+    ) -> None:
+        if not isinstance(max_completion_len, int) or not isinstance(soft_punish_cache, int):
+            raise ValueError("soft-overlong needs integer max_completion_len and soft_punish_cache")
+        if not 0 < soft_punish_cache <= max_completion_len:
+            raise ValueError(
+                f"soft-overlong: soft_punish_cache must be in (0, max_completion_len={max_completion_len}], "
+                f"got {soft_punish_cache}"
+            )
+        self.max_completion_len, self.soft_punish_cache = max_completion_len, soft_punish_cache
+        self.tokenizer = tokenizer
+
+    def score(
+        self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any
+    ) -> list[float | None]:
+        from trl.rewards import get_soft_overlong_punishment
+
+        ids = kwargs.get("completion_ids")
+        if ids is None and self.tokenizer is not None:
+            if isinstance(self.tokenizer, str):
+                from transformers import AutoTokenizer
+
+                self.tokenizer = AutoTokenizer.from_pretrained(self.tokenizer)
+            ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions]
+        if ids is None:
+            return [None] * len(completions)
+        fn = get_soft_overlong_punishment(self.max_completion_len, self.soft_punish_cache)
+        return [float(v) for v in fn(completion_ids=[list(r) for r in ids])]

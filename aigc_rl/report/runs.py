@@ -13,7 +13,9 @@ Run directory contract (written by ``aigc-rl train`` / ``aigc-rl eval``):
                     (stable-baselines3). Any key may be missing.
 ``eval.json``       ``{"n_prompts": int, "policies": {"base": {METRIC: {"mean": float, "ci95": [lo, hi]}},
                     "tuned": {...}}}`` plus optional ``kind``, ``reward``, ``components``, ``kl_budget``.
-                    Metric values are raw (the natural scale of the metric, no sign flip).
+                    Metric values are raw (the natural scale of the metric, no sign flip). Text runs add
+                    ``"judges"`` (same shape as ``policies``: the held-out judges, never trained on) and
+                    ``"judges_skipped"`` (``{judge: reason}``).
 ``samples.jsonl``   Text runs: ``{"prompt", "policy": "base"|"tuned", "completion", "reward", <component>...}``.
 ``samples_*.png``   Image runs: ``samples_base.png`` and ``samples_tuned.png`` (10 x 10 sample grids).
 =================== =====================================================================================
@@ -74,6 +76,20 @@ class RunData:
         pol = (self.eval or {}).get("policies") or {}
         order = [p for p in POLICY_ORDER if p in pol] + [p for p in pol if p not in POLICY_ORDER]
         return {p: pol[p] for p in order}
+
+    @property
+    def judges(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``eval.json``'s ``judges`` (held-out judges, never trained on) as policy -> judge -> ``{"mean",
+        "ci95"}``, in the order of :attr:`policies`; empty when the evaluation computed none."""
+        jud = (self.eval or {}).get("judges") or {}
+        order = [p for p in POLICY_ORDER if p in jud] + [p for p in jud if p not in POLICY_ORDER]
+        return {p: jud[p] for p in order if jud[p]}
+
+    @property
+    def judges_skipped(self) -> dict[str, str]:
+        """``eval.json``'s ``judges_skipped``: judge -> why it did not run (e.g. an extra not installed)."""
+        sk = (self.eval or {}).get("judges_skipped")
+        return {str(k): str(v) for k, v in sk.items()} if isinstance(sk, dict) else {}
 
     @property
     def model(self) -> str | None:
@@ -251,6 +267,19 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
                 clean = {str(k): c for k, v in metrics.items() if (c := _clean_metric(v)) is not None}
                 policies[str(pol)] = clean
             ev = dict(ev, policies=policies)
+            jud = ev.get("judges")
+            if jud is not None and not isinstance(jud, dict):
+                run.problems.append('eval.json: "judges" is not a mapping of policies; no judges table')
+                jud = None
+            judges: dict[str, dict[str, Any]] = {}
+            for pol, metrics in (jud or {}).items():
+                if not isinstance(metrics, dict):
+                    run.problems.append(f"eval.json: judges of policy {pol!r} are not a mapping; skipped")
+                    continue
+                judges[str(pol)] = {
+                    str(k): c for k, v in metrics.items() if (c := _clean_metric(v)) is not None
+                }
+            ev["judges"] = judges
             run.eval = ev
     else:
         run.missing.append("eval.json")

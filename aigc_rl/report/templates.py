@@ -180,6 +180,18 @@ a { color: var(--accent); }
 {% endfor %}</tbody>
 </table></div>
 {% else %}<p class="muted">No evaluation (eval.json {{ "is missing" if "eval.json" in r.missing else "has no usable policies" }}).</p>{% endif %}
+{% if r.judge_rows or r.judges_skipped %}
+<h3>{{ judges_title }}</h3>
+<p>Scored on the same samples by models and statistics the training reward does not use; mean over prompts with 95% CI.</p>
+{% if r.judge_rows %}<div class="wide"><table>
+<caption>Held-out judges of {{ r.name }} per policy</caption>
+<thead><tr><th scope="col">Judge</th><th scope="col">Measures</th><th scope="col">Better</th>{% for p in r.judge_policies %}<th scope="col">{{ p }} mean</th><th scope="col">{{ p }} 95% CI</th>{% endfor %}{% if r.judge_change %}<th scope="col">Change (tuned − base)</th>{% endif %}</tr></thead>
+<tbody>
+{% for row in r.judge_rows %}<tr><th scope="row">{{ row.judge }}</th><td>{{ row.kind }}</td><td>{{ row.better }}</td>{% for cell in row.cells %}<td class="num">{{ cell.mean }}</td><td class="num">{{ cell.ci }}</td>{% endfor %}{% if r.judge_change %}<td class="num">{{ row.change }}</td>{% endif %}</tr>
+{% endfor %}</tbody>
+</table></div>{% endif %}
+{% if r.judges_skipped %}<p class="muted">Not run: {% for g in r.judges_not_run %}{{ g.names }} ({{ g.reason }}){{ "; " if not loop.last }}{% endfor %}</p>{% endif %}
+{% endif %}
 
 <h3>Reward-hacking checks</h3>
 {% if r.diagnostics %}

@@ -1,11 +1,18 @@
-"""Hack-resistant rewards: reference values, TRL's calling convention, chat-format inputs."""
+"""The issue-11 rewards, through their re-exports in aigc_rl.judges.rewards: reference values, TRL's calling
+convention, chat-format inputs. (The registered classes live in aigc_rl.rewards; see
+tests/rewards/test_reward_hack_resistant.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from aigc_rl.judges import embedding
 from aigc_rl.judges.rewards import EADReward, NoCopyRelevance, SoftOverlongPenalty, as_text, completion_reward
+from aigc_rl.rewards import make
+
+
+def test_re_exports_are_the_registered_rewards():
+    assert type(make("ead")) is EADReward and type(make("soft-overlong")) is SoftOverlongPenalty
+    assert type(make("no-copy-relevance")) is NoCopyRelevance
 
 
 def test_soft_overlong_penalty_reference_values():
@@ -35,33 +42,11 @@ def test_completion_reward_evidence_order():
 
 def test_ead_reward():
     r = EADReward(n=1, vocab_size=4)
+    # 2 distinct of 3 unigrams, V = 4: 2 / (4 (1 - (3/4)^3)) = 2 / (4 * 37/64) = 32/37
     assert r(["a a b", "", [{"role": "assistant", "content": "a a b"}]]) == pytest.approx(
         [32 / 37, 0.0, 32 / 37]
     )
-    assert EADReward().__name__ == "ead-2"
-
-
-def test_no_copy_relevance_reward(monkeypatch):
-    class Enc:
-        def encode(self, texts, normalize_embeddings=True, convert_to_numpy=True):
-            import numpy as np
-
-            return np.array([[1.0, 0.0] if "bread" in t or "bakery" in t else [0.0, 1.0] for t in texts])
-
-    seen = {}
-
-    def fake(model=None, device=None):
-        seen["model"] = model
-        return Enc()
-
-    monkeypatch.setattr(embedding, "load_encoder", fake)
-    r = NoCopyRelevance()
-    prompt = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "A slogan for a bakery"}]
-    out = r(["A slogan for a bakery", "warm bread", "cats"], [prompt, prompt, "A slogan for a bakery"])
-    assert out == [0.0, 1.0, 0.0]
-    assert seen["model"].endswith("all-MiniLM-L6-v2") or "minilm" in seen["model"].lower()
-    with pytest.raises(ValueError, match="needs one prompt per completion, got no prompts for 1"):
-        r(["x"])
+    assert EADReward().__name__ == "ead"
 
 
 def test_as_text():

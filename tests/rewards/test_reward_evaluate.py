@@ -84,6 +84,8 @@ def offline_run(tmp_path_factory):
             "reward-model": {"model": str(rm_dir)},
             "novelty": {"corpus": ["the cat sat on the mat", "我爱北京"]},
             "semantic-novelty": {"corpus": ["the cat sat on the mat"]},
+            "soft-overlong": {"tokenizer": str(lm_dir), "max_completion_len": 8, "soft_punish_cache": 4},
+            "completion": {"eos_token_id": tok.eos_token_id},
         }
     }
     env = dict(

@@ -27,7 +27,7 @@ def _strict(line: str):
 
 def test_one_list_of_builtin_names_and_everything_derived_from_it():
     listed = [n for n, _ in BUILTINS]
-    assert len(listed) == len(set(listed)) == 24
+    assert len(listed) == len(set(listed)) == 28
     assert [i.name for i in reward_infos()] == listed  # registration order = docs order
     assert set(listed) <= set(names())
     assert list(TEXT_REWARDS) + list(IMAGE_REWARDS) == listed
