@@ -143,18 +143,33 @@ def _remove_stale(target: Path) -> None:
 
 
 def _convert_into(tmp: Path, src: Path, filename: str, name: str, target: Path, progress: bool) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     if progress:
         print(f"aigc-rl: converting the embedded model {name} (once) into {target} ...", flush=True)
     else:
         hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=filename)
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=filename, dtype=torch.float32)
-    # Drop the GGUF quantisation flag: the weights are de-quantised float32 now, and Trainer refuses to
-    # train a model that says it is quantised.
+    save_dequantized_gguf(src, filename, tmp)
+
+
+def save_dequantized_gguf(
+    src: str | os.PathLike[str], gguf_file: str, out_dir: str | os.PathLike[str]
+) -> None:
+    """Load a GGUF causal LM with transformers (de-quantised to float32) and save it as a plain checkpoint.
+
+    transformers keeps a GGUF-loaded model flagged as quantised, and ``Trainer`` / ``save_pretrained`` refuse
+    such a model; the flag is dropped since the weights are plain float32 now.
+
+    Args:
+        src: Directory holding the GGUF file.
+        gguf_file: Its file name.
+        out_dir: Where the safetensors checkpoint and tokenizer go (exists).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_file, dtype=torch.float32)
     for attr in ("hf_quantizer", "quantization_method"):
         if hasattr(model, attr):
             setattr(model, attr, None)
@@ -162,8 +177,8 @@ def _convert_into(tmp: Path, src: Path, filename: str, name: str, target: Path, 
     model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
 
 
 def resolve_model(model: str | os.PathLike[str] = DEFAULT_MODEL) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "latest_complete_checkpoint",
     "library_versions",
     "run_record",
+    "graceful_signals",
     "TrainingInterrupted",
 ]
 
@@ -492,3 +493,41 @@ class TrainingInterrupted(Exception):
     def exit_status(self) -> int:
         """``128 + signal number``: 130 for SIGINT, 143 for SIGTERM (the shell convention)."""
         return 128 + self.signum
+
+
+@contextmanager
+def graceful_signals(flag: Any, unit: str = "step") -> Iterator[None]:
+    """Handle SIGINT and SIGTERM alike while training: the first sets ``flag.requested`` to the signal number
+    (the trainer finishes the current ``unit``, saves a checkpoint and stops), a second raises
+    ``KeyboardInterrupt`` at once. Previous handlers are restored on exit; outside the main thread (where
+    signals cannot be handled) nothing is installed.
+
+    Args:
+        flag: Any object with a ``requested: int | None`` attribute, read by the training loop.
+        unit: What is finished before stopping, for the message (``"step"``, ``"update"``).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.requested is None:
+            flag.requested = signum
+            print(
+                f"aigc-rl train: {signal.Signals(signum).name}: finishing this {unit} and saving a checkpoint; "
+                "send it again to abort now",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

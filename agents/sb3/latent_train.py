@@ -28,11 +28,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +46,7 @@ from aigc_rl.run import (
     TrainingInterrupted,
     atomic_write_json,
     atomic_write_text,
+    graceful_signals,
     latest_complete_checkpoint,
     run_record,
 )
@@ -132,33 +130,6 @@ class _StopTraining(Exception):
 
 class _StopFlag:
     requested: int | None = None
-
-
-@contextmanager
-def _graceful_signals(flag: _StopFlag) -> Iterator[None]:
-    """First SIGINT/SIGTERM: set ``flag.requested`` (finish the update, save, stop); second: abort."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag.requested is None:
-            flag.requested = signum
-            print(
-                f"aigc-rl train: {signal.Signals(signum).name}: finishing this update and saving a checkpoint; "
-                "send it again to abort now",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 class _TrainCallback(BaseCallback):
@@ -486,7 +457,7 @@ def train_latent(
         )
     flag = _StopFlag()
     # From here on a SIGINT/SIGTERM stops training at the next rollout boundary, after a checkpoint.
-    with _graceful_signals(flag):
+    with graceful_signals(flag, unit="update"):
         rd.prepare(resume=resume, overwrite=overwrite)
         try:
             return _train_in_run_dir(

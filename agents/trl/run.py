@@ -25,10 +25,8 @@ import math
 import os
 import shutil
 import signal
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from aigc_rl.run import (
     TrainingInterrupted,
     atomic_write_json,
     atomic_write_text,
+    graceful_signals,
     is_complete,
     json_safe,
     latest_complete_checkpoint,
@@ -182,35 +181,6 @@ def _drop_incomplete_checkpoints(rd: RunDir, after: int) -> None:
             shutil.rmtree(c)
 
 
-@contextmanager
-def _graceful_signals(stop_flag: Any) -> Iterator[None]:
-    """First SIGINT/SIGTERM: set ``stop_flag.requested`` (finish the step, save, stop); second: abort."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop_flag.requested is None:
-            stop_flag.requested = signum
-            print(
-                f"aigc-rl train: {signal.Signals(signum).name}: finishing this step and saving a checkpoint; "
-                "send it again to abort now",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def make_reward(cfg: TrainConfig) -> Any:
     """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
     policy by :func:`share_reference_model` once the policy is built), and ``soft-overlong`` ramps over the last
@@ -305,7 +275,7 @@ def train_text(cfg: TrainConfig) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
     stop = StopFlag()  # set by the first SIGINT/SIGTERM from here on
     try:
-        with _graceful_signals(stop):
+        with graceful_signals(stop):
             _train_text(cfg, rd, main, reward, use_cuda, stop)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)

@@ -148,25 +148,15 @@ def _build_once(target: Path, build, complete) -> Path:
 def _convert_gemma(tmp: Path, progress: bool) -> None:
     import importlib
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     pkg = importlib.import_module(_GEMMA_PACKAGE)
     gguf = pkg.assemble(tmp / "_gguf" / pkg.MODEL_NAME)  # joins the chunks and checks the sha256
     if not progress:
         hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    for attr in ("hf_quantizer", "quantization_method"):
-        if hasattr(model, attr):
-            setattr(model, attr, None)
-    # torch types Module.__setattr__'s value as Tensor | Module; a plain attribute of any value is allowed.
-    model.is_quantized = False  # type: ignore[assignment]
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    from aigc_rl.models import save_dequantized_gguf
+
+    save_dequantized_gguf(gguf.parent, gguf.name, tmp)
     shutil.rmtree(tmp / "_gguf")
 
 
