@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -308,6 +309,11 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
             _drop_incomplete_checkpoints(rd, start)
             rd.metrics.truncate_after(start)  # the steps after it are trained, and logged, again
         resume_from = str(ckpt) if ckpt is not None else None
+        if main:
+            where = (
+                f"checkpoint {ckpt} (step {start})" if ckpt is not None else "step 0 (no complete checkpoint)"
+            )
+            print(f"aigc-rl train: resuming {run_dir} from {where}", file=sys.stderr, flush=True)
     if main:
         if cfg.resume and rd.record_path.is_file():
             rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
