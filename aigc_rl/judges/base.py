@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-__all__ = ["Judge", "JUDGES", "register_judge", "group_indices"]
+__all__ = ["Judge", "JUDGES", "register_judge", "check_lengths", "group_indices"]
 
 
 class Judge:
@@ -55,6 +55,12 @@ def register_judge(cls: type[Judge]) -> type[Judge]:
         raise ValueError(f"judge {cls.name!r} is already registered")
     JUDGES[cls.name] = cls
     return cls
+
+
+def check_lengths(completions: Sequence[str], prompts: Sequence[str], name: str) -> None:
+    """Raise ``ValueError`` naming judge ``name`` unless there is one prompt per completion."""
+    if len(completions) != len(prompts):
+        raise ValueError(f"judge {name}: {len(completions)} completions but {len(prompts)} prompts")
 
 
 def group_indices(prompts: Sequence[str], groups: Sequence[Any] | None = None) -> list[list[int]]:

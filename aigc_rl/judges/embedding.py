@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .base import Judge, group_indices, register_judge
+from .base import Judge, check_lengths, group_indices, register_judge
 from .text import strip_prompt_ngrams
 
 __all__ = ["MpnetRelevance", "SemanticDiversity", "load_encoder", "no_copy_relevance", "greedy_clusters"]
@@ -102,8 +102,7 @@ class MpnetRelevance(Judge):
         self.device, self.n, self.model = device, n, model
 
     def __call__(self, completions: Sequence[str], prompts: Sequence[str], **kwargs: Any) -> list[float]:
-        if len(completions) != len(prompts):
-            raise ValueError(f"judge {self.name}: {len(completions)} completions but {len(prompts)} prompts")
+        check_lengths(completions, prompts, self.name)
         return no_copy_relevance(load_encoder(self.model, self.device), completions, prompts, self.n)
 
 
@@ -172,8 +171,7 @@ class SemanticDiversity(Judge):
         groups: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        if len(completions) != len(prompts):
-            raise ValueError(f"judge {self.name}: {len(completions)} completions but {len(prompts)} prompts")
+        check_lengths(completions, prompts, self.name)
         enc = load_encoder(self.model, self.device)
         texts = [" ".join(c.split()) for c in completions]
         emb = enc.encode([t or " " for t in texts], normalize_embeddings=True, convert_to_numpy=True)

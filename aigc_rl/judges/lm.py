@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .base import Judge, register_judge
+from .base import Judge, check_lengths, register_judge
 
 __all__ = ["GemmaFluency", "GemmaJudge", "load_gemma", "JUDGE_PROMPT"]
 
@@ -105,7 +105,7 @@ class GemmaFluency(Judge):
     def __call__(self, completions: Sequence[str], prompts: Sequence[str], **kwargs: Any) -> list[float]:
         import torch
 
-        _check(completions, prompts, self.name)
+        check_lengths(completions, prompts, self.name)
         model, tok = load_gemma(self.device)
         rows, starts = [], []
         for c, p in zip(completions, prompts, strict=True):
@@ -232,7 +232,7 @@ class GemmaJudge(Judge):
 
         import torch
 
-        _check(completions, prompts, self.name)
+        check_lengths(completions, prompts, self.name)
         model, tok = load_gemma(self.device)
         yes = tok(" Yes", add_special_tokens=False).input_ids[-1]
         no = tok(" No", add_special_tokens=False).input_ids[-1]
@@ -283,8 +283,3 @@ class GemmaJudge(Judge):
 
 def _cache_of(model: Any, ids: Any) -> Any:
     return model.get_decoder()(input_ids=ids, use_cache=True).past_key_values
-
-
-def _check(completions: Sequence[str], prompts: Sequence[str], name: str) -> None:
-    if len(completions) != len(prompts):
-        raise ValueError(f"judge {name}: {len(completions)} completions but {len(prompts)} prompts")

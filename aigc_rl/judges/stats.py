@@ -6,15 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from .base import Judge, group_indices, register_judge
+from .base import Judge, check_lengths, group_indices, register_judge
 from .text import SMOLLM2_VOCAB_SIZE, copy_rate, ead, ends_sentence
 
 __all__ = ["CopyRate", "CompletionRate", "EAD", "finished_flags"]
-
-
-def _check(completions: Sequence[str], prompts: Sequence[str], name: str) -> None:
-    if len(completions) != len(prompts):
-        raise ValueError(f"judge {name}: {len(completions)} completions but {len(prompts)} prompts")
 
 
 @register_judge
@@ -38,7 +33,7 @@ class CopyRate(Judge):
         self.n = n
 
     def __call__(self, completions: Sequence[str], prompts: Sequence[str], **kwargs: Any) -> list[float]:
-        _check(completions, prompts, self.name)
+        check_lengths(completions, prompts, self.name)
         return [copy_rate(c, p, self.n) for c, p in zip(completions, prompts, strict=True)]
 
 
@@ -83,7 +78,7 @@ class CompletionRate(Judge):
         finished: Sequence[bool] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        _check(completions, prompts, self.name)
+        check_lengths(completions, prompts, self.name)
         return [float(f) for f in finished_flags(completions, finished)]
 
 
@@ -117,7 +112,7 @@ class EAD(Judge):
         groups: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        _check(completions, prompts, self.name)
+        check_lengths(completions, prompts, self.name)
         if self.per_sample:
             return [ead(c, self.n, self.vocab_size) for c in completions]
         out = [0.0] * len(completions)
