@@ -31,7 +31,7 @@ class Episode:
         prompt: The prompt text (user content, before the chat template).
         prompt_ids: Prompt token ids as the policy saw them (template applied, truncated), int64 ``(P,)``.
         completion_ids: Generated token ids including the stop token when it terminated the episode (counted
-            once, case C2), int64 ``(T,)``.
+            once, case C2, huggingface/trl#1623), int64 ``(T,)``.
         logprobs: ``log pi(a_t | s_t)`` of each generated token at the sampling temperature (before
             top-k/top-p truncation, as TRL computes it), float32 ``(T,)``.
         text: The decoded completion (the stop token excluded).

@@ -64,4 +64,4 @@ class UserFileError(UserInputError, ValueError):
 
 
 class PickleRefusedError(UserInputError, ValueError):
-    """A file would need unpickling, which runs arbitrary code; refused unless explicitly allowed (case G1)."""
+    """A file would need unpickling, which runs arbitrary code; refused unless explicitly allowed (case G1, DLR-RM/stable-baselines3#1852)."""

@@ -1,7 +1,7 @@
 """Prompts as a policy sees them: prompt texts for an env, and their chat-formatted, length-limited token ids.
 
 * :func:`load_prompt_texts` — prompt strings from a task prompt set, a prompt file or a list.
-* :class:`PromptEncoder` — chat-template formatting with left truncation of the *user content* (case C4).
+* :class:`PromptEncoder` — chat-template formatting with left truncation of the *user content* (case C4, huggingface/trl#3644).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def load_prompt_texts(
 
 
 class PromptEncoder:
-    """Token ids of a prompt, chat-formatted, at most ``max_tokens`` long (handed case C4).
+    """Token ids of a prompt, chat-formatted, at most ``max_tokens`` long (handed case C4, huggingface/trl#3644).
 
     With a chat template (``use_chat_template=None`` means "when the tokenizer has one") the prompt becomes the
     user turn of a one-turn conversation plus the generation prompt. When the result is longer than

@@ -32,7 +32,7 @@ class TextTask:
         reward: A reward spec string (``"quality+creativity"``) or a :class:`~aigc_rl.rewards.RewardModel`.
         tokenizer: Hugging Face tokenizer of the policy (used for observations and to decode token actions).
         model: Used only to load a tokenizer when ``tokenizer`` is None (hub id, directory or embedded name).
-        max_prompt_tokens: Prompt length limit in tokens, chat template included (case C4).
+        max_prompt_tokens: Prompt length limit in tokens, chat template included (case C4, huggingface/trl#3644).
         max_new_tokens: Completion length limit in tokens.
         normalize: Reward normalisation for spec strings (see :class:`~aigc_rl.rewards.CompositeReward`).
         reward_kwargs: Per-component keyword arguments for spec strings.
@@ -77,7 +77,8 @@ class TextTask:
         self.reward: RewardModel = (
             make_composite(reward, normalize=normalize, reward_kwargs=reward_kwargs)
             if isinstance(reward, str)
-            else resolve_reward(reward)  # a plain callable gets the output validation of case A1
+            # a plain callable gets the output validation of case A1, huggingface/trl#6533
+            else resolve_reward(reward)
         )
         self.max_prompt_tokens = int(max_prompt_tokens)
         self.max_new_tokens = int(max_new_tokens)

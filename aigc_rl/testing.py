@@ -34,7 +34,7 @@ def tiny_lm(
 ) -> tuple[Any, Any]:
     """A tiny randomly initialised Llama causal LM and a byte-level BPE tokenizer (for tests and smoke runs).
 
-    The tokenizer has ``<|im_start|>`` (BOS) and ``<|im_end|>`` (EOS **and** pad, as in SmolLM2, case C1), a
+    The tokenizer has ``<|im_start|>`` (BOS) and ``<|im_end|>`` (EOS **and** pad, as in SmolLM2, case C1, huggingface/transformers#34658), a
     ChatML chat template (unless ``chat_template=False``), left padding, and about 300 tokens; any text can be
     encoded (byte level). Built in memory in well under a second; no network. ``init_std`` is the weights'
     initialisation scale (``initializer_range``): at 0.02 the next-token distribution is nearly uniform; larger

@@ -3,7 +3,7 @@
 * **TRL**: a reward model *is* a TRL reward function (``reward(prompts=..., completions=..., **columns)`` with
   ``__name__``), so it goes into ``GRPOTrainer(reward_funcs=[...])`` / ``RLOOTrainer`` as is.
 * **evaluate**: one local ``evaluate`` module serves every reward, chosen by ``config_name``; it loads by path
-  with no network (handed case F1; ``evaluate.load("bleu")`` would go to the Hub)::
+  with no network (handed case F1, huggingface/evaluate#315; ``evaluate.load("bleu")`` would go to the Hub)::
 
       import evaluate
       from aigc_rl.rewards import EVALUATE_MODULE

@@ -10,7 +10,7 @@ a keyword argument with one entry per completion. The result holds one value per
 better; ``None`` means "does not apply to this sample" (TRL's convention).
 
 Subclasses implement :meth:`RewardModel.score`, which returns the *raw* metric on its natural scale (self-BLEU
-in [0, 1], harm-term count, ...). ``__call__`` validates the raw values (case A1: wrong length, NaN or inf is an
+in [0, 1], harm-term count, ...). ``__call__`` validates the raw values (case A1, huggingface/trl#6533: wrong length, NaN or inf is an
 error naming the reward and the index) and flips the sign of metrics declared ``direction = "minimize"``, so
 that every reward can be maximised by any agent unchanged.
 """
@@ -103,7 +103,7 @@ def group_indices(
 
 
 def validate_rewards(name: str, values: Any, expected: int) -> list[float | None]:
-    """Check a reward model's output (handed case A1) and return it as a list of floats or ``None``.
+    """Check a reward model's output (handed case A1, huggingface/trl#6533) and return it as a list of floats or ``None``.
 
     Args:
         name: The reward's name, used in the error message.
@@ -311,7 +311,7 @@ class FunctionReward(RewardModel):
     """Wrap a plain callable ``f(completions, prompts=..., **kw) -> list[float|None]`` as a :class:`RewardModel`.
 
     Used for third-party rewards (entry points, ``pkg.module:factory``) so that they get the same output
-    validation (case A1) as built-in ones.
+    validation (case A1, huggingface/trl#6533) as built-in ones.
     """
 
     def __init__(

@@ -81,7 +81,8 @@ class CompositeReward(RewardModel):
         for idx in groups:
             v = x[idx]
             ok = ~np.isnan(v)
-            if ok.sum() <= 1:  # one sample: nothing to normalise against (case B3)
+            # one sample: nothing to normalise against (case B3, DLR-RM/stable-baselines3#325)
+            if ok.sum() <= 1:
                 out[idx] = np.where(ok, 0.0, np.nan)
                 continue
             sd = float(np.nanstd(v))

@@ -75,7 +75,7 @@ class SelfBleu(RewardModel):
     :class:`~aigc_rl.rewards.overlap.Bleu` computes it (``sacrebleu.sentence_bleu / 100``; ``zh`` tokenizer for
     Chinese). Texygen averages these values over the samples; here each completion gets its own. Range [0, 1],
     direction minimise (the reward, ``__call__``, is ``-self_bleu``). A completion without siblings is ``None``;
-    an empty completion scores 0.0 (BLEU of nothing, case B1): pair it with a quality reward.
+    an empty completion scores 0.0 (BLEU of nothing, case B1, huggingface/evaluate#601): pair it with a quality reward.
 
     Args:
         tokenize: sacrebleu tokenizer or ``"auto"``.

@@ -4,7 +4,7 @@ Image reward models follow the protocol of :mod:`aigc_rl.rewards.base` with imag
 texts: ``reward(images, prompts=None, **columns) -> list[float | None]``, where ``images`` is a float array or
 tensor of shape ``(N, H, W)`` (or ``(N, 1, H, W)``, or a list of ``(H, W)`` arrays) with pixel intensities in
 ``[0, 1]`` (0 = background). Per-image columns (``target``, ``group_ids``) hold one entry per image. Values are
-validated like every reward (case A1) and minimised metrics have their sign flipped by ``__call__``.
+validated like every reward (case A1, huggingface/trl#6533) and minimised metrics have their sign flipped by ``__call__``.
 
 Distances between images are root-mean-square pixel differences, ``||x - y||_2 / sqrt(H * W)``, in
 ``[0, 1]`` whatever the resolution.
@@ -153,7 +153,7 @@ class ImageRewardModel(RewardModel):
     def raw_array(self, completions: Any, prompts: Sequence[Any] | None = None, **kwargs: Any) -> np.ndarray:
         """Validated raw metric per image as float64 ``(N,)``, ``NaN`` marking "not applicable" (``None``).
 
-        A NaN or inf *computed* by the metric is an error (case A1), never a silent "not applicable".
+        A NaN or inf *computed* by the metric is an error (case A1, huggingface/trl#6533), never a silent "not applicable".
 
         Raises:
             TypeError / ValueError: see :func:`as_images`; prompts of the wrong length.
@@ -161,10 +161,11 @@ class ImageRewardModel(RewardModel):
         """
         try:
             images = as_images(completions)
-        except ValueError as e:  # name the reward, as for bad outputs (case A1)
+        except ValueError as e:  # name the reward, as for bad outputs (case A1, huggingface/trl#6533)
             raise ValueError(f"reward {self.name!r}: {e}") from None
         n = len(images)
-        if n == 0:  # an empty batch scores nothing (case B1); metrics need not handle zero images
+        # an empty batch scores nothing (case B1, huggingface/evaluate#601); metrics need not handle zero images
+        if n == 0:
             return np.zeros(0, dtype=np.float64)
         if prompts is not None and len(prompts) != n:
             raise ValueError(

@@ -1,6 +1,6 @@
 """Quality rewards from learned models: a sequence-classification reward model and an LM-as-judge.
 
-Both re-tokenise the completion text with their own tokenizer (handed case C3: policy and reward model may use
+Both re-tokenise the completion text with their own tokenizer (handed case C3, huggingface/trl#1674: policy and reward model may use
 different tokenizers; the policy's ``completion_ids`` that TRL passes are ignored), run batched and without
 gradients, and load their model lazily, once.
 """
@@ -35,7 +35,7 @@ class SequenceClassifierReward(RewardModel):
     * ``"auto"`` (default): ``"chat"`` when prompts are given and the tokenizer has a chat template, else
       ``"completion"``.
 
-    Text is tokenised by the reward model's tokenizer (case C3), right-padded, truncated to ``max_length``.
+    Text is tokenised by the reward model's tokenizer (case C3, huggingface/trl#1674), right-padded, truncated to ``max_length``.
     Maximise.
 
     Args:
@@ -205,7 +205,7 @@ class Judge(RewardModel):
     its next token is read over the rating tokens ``ratings`` (each label's probability sums the tokens ``"4"`` and ``" 4"``). The value is the
     probability mass of the ``high`` ratings renormalised over all rating tokens:
     ``sum_{r in high} p(r) / sum_{r in ratings} p(r)``. Range [0, 1], maximise. One batched, left-padded
-    forward pass per ``batch_size`` completions; text is re-tokenised with the judge's tokenizer (case C3).
+    forward pass per ``batch_size`` completions; text is re-tokenised with the judge's tokenizer (case C3, huggingface/trl#1674).
 
     Args:
         model: A loaded causal LM, or a name for :func:`aigc_rl.models.load_causal_lm` (hub id, local

@@ -7,7 +7,7 @@ dataset column of that name reaches the reward unchanged through TRL). All three
 * ``chrf`` = ``sacrebleu.sentence_chrf(completion, refs).score / 100``;
 * ``rouge-l`` = ``rouge_score`` ROUGE-L F-measure (already 0–1), the best over the references.
 
-Degenerate inputs (handed case B1): an empty or whitespace-only completion or reference (form feeds and
+Degenerate inputs (handed case B1, huggingface/evaluate#601): an empty or whitespace-only completion or reference (form feeds and
 zero-width characters included) never reaches the libraries; such a completion scores 0.0, such references
 are dropped, and a completion left with no reference scores 0.0. A sample whose references are ``None`` or
 ``[]`` scores ``None`` (not applicable).

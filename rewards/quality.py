@@ -170,7 +170,7 @@ class Fluency(RewardModel):
     """Fluency: mean token log-probability of the completion under a frozen reference LM.
 
     ``(1/T) * sum_t log p_ref(y_t | y_<t)`` over the completion's ``T`` tokens, the text tokenised with the
-    reference model's own tokenizer (case C3: never the policy's ids), preceded by its BOS token (or EOS when
+    reference model's own tokenizer (case C3, huggingface/trl#1674: never the policy's ids), preceded by its BOS token (or EOS when
     there is none). Unconditional on the prompt, so it measures how natural the text is, not whether it
     answers. An empty completion scores the floor ``log(1/vocab_size)`` (a uniform guess), so emitting nothing
     is never the most fluent choice. Range (-inf, 0] nats/token, maximise.
@@ -286,7 +286,7 @@ class Fluency(RewardModel):
         for b in range(0, len(todo), self.batch_size):
             chunk = todo[b : b + self.batch_size]
             seqs = [torch.tensor([start] + ids[i], dtype=torch.long) for i in chunk]
-            # right padding; the mask, not the id, marks padding (case C1)
+            # right padding; the mask, not the id, marks padding (case C1, huggingface/transformers#34658)
             input_ids = pad_sequence(seqs, batch_first=True, padding_value=start).to(device)
             mask = pad_sequence([torch.ones_like(x) for x in seqs], batch_first=True).to(device)
             if self.adapter_disabled:

@@ -2,7 +2,7 @@
 
 * :class:`LMActorCriticPolicy` — PPO/A2C policy whose actor is a causal LM (LoRA adapter or last layers) and
   whose critic is a value head, for ``aigc_rl/TokenGeneration-v0``.
-* :class:`LMPPO` — ``PPO`` with that policy; checks the env's spaces before SB3 wraps it (case E1).
+* :class:`LMPPO` — ``PPO`` with that policy; checks the env's spaces before SB3 wraps it (case E1, DLR-RM/stable-baselines3#1704).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The image agent lives in modules of one concern each; this module re-exports the
 ``from aigc_rl.agents.sb3.latent import train_latent`` keeps working:
 
 * :mod:`.vec_env` — :class:`LatentVecEnv`, the SB3 ``VecEnv`` adapter (and its state for exact resume);
-* :mod:`.policy_io` — :func:`save_policy` / :func:`load_policy` (safetensors + JSON, no pickle: case G1);
+* :mod:`.policy_io` — :func:`save_policy` / :func:`load_policy` (safetensors + JSON, no pickle: case G1, DLR-RM/stable-baselines3#1852);
 * :mod:`.train_state` — checkpoints holding everything a resumed run needs;
 * :mod:`.latent_train` — :func:`train_latent` in an :mod:`aigc_rl.run` run directory;
 * :mod:`.latent_eval` — :func:`evaluate_latent`;

@@ -16,7 +16,7 @@ The run directory follows :mod:`aigc_rl.run` (see ``docs/images.md``):
 * ``checkpoints/checkpoint-N/`` — every ``save_steps`` env steps and at the end, written completely or not at
   all (:mod:`aigc_rl.agents.sb3.train_state`); ``resume`` continues from the newest complete one and gives
   the same policy tensors as an uninterrupted run.
-* ``policy.safetensors`` + ``policy.json`` — the final policy (no pickle; handed case G1).
+* ``policy.safetensors`` + ``policy.json`` — the final policy (no pickle; handed case G1, DLR-RM/stable-baselines3#1852).
 
 Signals: the first SIGINT or SIGTERM lets the current rollout and update finish, saves a checkpoint, records
 ``"status": "interrupted"`` and raises :class:`aigc_rl.run.TrainingInterrupted` (its message says how to

@@ -35,7 +35,7 @@ class UnsupportedSpaceError(ValueError):
 def check_token_spaces(
     observation_space: spaces.Space, action_space: spaces.Space, vocab_size: int | None = None
 ) -> None:
-    """Check that an env offers what :class:`LMActorCriticPolicy` needs (case E1, E2).
+    """Check that an env offers what :class:`LMActorCriticPolicy` needs (case E1, DLR-RM/stable-baselines3#1704, E2).
 
     Needed: ``Dict(input_ids=Box(L,), attention_mask=Box(L,))`` observations (1-D, same length) and a
     ``Discrete(vocab_size)`` action starting at 0.
@@ -70,7 +70,7 @@ def check_token_spaces(
         )
     if not isinstance(action_space, spaces.Discrete) or int(action_space.start) != 0:
         raise UnsupportedSpaceError(
-            f"LMActorCriticPolicy needs a Discrete(vocab_size) action space starting at 0, got {action_space} (case E2)"
+            f"LMActorCriticPolicy needs a Discrete(vocab_size) action space starting at 0, got {action_space} (case E2, DLR-RM/stable-baselines3#1718)"
         )
     if vocab_size is not None and int(action_space.n) != int(vocab_size):
         raise UnsupportedSpaceError(
@@ -94,7 +94,7 @@ class LMActorCriticPolicy(ActorCriticPolicy):
 
     Observations are the token env's ``{"input_ids", "attention_mask"}`` windows ``(batch, L)`` (any dtype;
     converted to int64), right-aligned; position ids are ``cumsum(mask) - 1`` as in ``transformers``
-    ``generate``, so left padding never changes the result (case C1). The action distribution is
+    ``generate``, so left padding never changes the result (case C1, huggingface/transformers#34658). The action distribution is
     ``Categorical(logits = LM logits at the last position)``; the value is ``w^T h_last + b``.
 
     Trainable parameters: a LoRA adapter (``lora``, via ``peft``) or, with ``lora=None``, the last
@@ -244,7 +244,7 @@ def _lm_ppo_class() -> type:
 
         SB3 wraps the env in a ``DummyVecEnv`` before building the policy and fails there on a ``spaces.Text``
         observation with an unrelated ``TypeError``; ``LMPPO`` raises :class:`UnsupportedSpaceError` naming the
-        wrapper to use instead (case E1).
+        wrapper to use instead (case E1, DLR-RM/stable-baselines3#1704).
 
         Args:
             env: A ``TokenGeneration-v0`` env (or any env with token-window observations and ``Discrete`` actions).

@@ -1,4 +1,4 @@
-"""Build, save and load SB3 latent-image policies as safetensors + JSON, never with pickle (handed case G1).
+"""Build, save and load SB3 latent-image policies as safetensors + JSON, never with pickle (handed case G1, DLR-RM/stable-baselines3#1852).
 
 A saved policy is two files in one directory:
 
@@ -183,7 +183,7 @@ def _load_zip(p: Path, allow_pickle: bool, env: Any, device: str, agent: str | N
     if not allow_pickle:
         raise PickleRefusedError(
             f"{p} is not an aigc-rl safetensors policy: SB3 .zip files hold pickled objects that can execute "
-            "code when loaded (handed case G1). Load the run directory (policy.safetensors + policy.json) "
+            "code when loaded (handed case G1, DLR-RM/stable-baselines3#1852). Load the run directory (policy.safetensors + policy.json) "
             "instead, or pass allow_pickle=True only for a file you created yourself"
         )
     errors = []

@@ -440,7 +440,8 @@ def sample_completions(
         width = max(len(x) for x in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, x in enumerate(chunk):  # left padding; the mask marks padding (pad == eos, case C1)
+        # left padding; the mask marks padding (pad == eos, case C1, huggingface/transformers#34658)
+        for r, x in enumerate(chunk):
             ids[r, width - len(x) :] = torch.tensor(x)
             mask[r, width - len(x) :] = 1
         with torch.no_grad():

@@ -37,7 +37,7 @@ __all__ = [
 def build_dataset(task: Any):
     """A ``datasets.Dataset`` of conversational prompts (``{"prompt": [messages]}`` + the task's columns).
 
-    The user content is the length-limited one (case C4), so TRL never has to truncate a templated prompt.
+    The user content is the length-limited one (case C4, huggingface/trl#3644), so TRL never has to truncate a templated prompt.
     """
     from datasets import Dataset
 

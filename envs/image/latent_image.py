@@ -40,7 +40,7 @@ ACTION_MAPPINGS = ("gaussian", "linear")
 
 def _as_image_reward(reward: Any) -> RewardModel:
     """A reward model as given, or a plain callable ``f(images, prompts=None, **kw) -> N values`` wrapped so that
-    its output is validated like every reward's (case A1: wrong count or NaN is an error naming it).
+    its output is validated like every reward's (case A1, huggingface/trl#6533: wrong count or NaN is an error naming it).
 
     Raises:
         TypeError: neither a reward model nor a callable.

@@ -42,7 +42,7 @@ class TextCompletionEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Observation Space
     ``Dict(input_ids=Box(0, vocab_size - 1, (max_prompt_tokens,), int64), attention_mask=Box(0, 1,
     (max_prompt_tokens,), int64))``: the prompt formatted with the chat template, left-padded; the mask, not the
-    token id, marks padding (pad == EOS for SmolLM2, case C1). The prompt text is in ``info["prompt"]``.
+    token id, marks padding (pad == EOS for SmolLM2, case C1, huggingface/transformers#34658). The prompt text is in ``info["prompt"]``.
 
     ## Rewards
     The reward model's value for the completion (a composite's weighted sum; ``None`` becomes 0.0).

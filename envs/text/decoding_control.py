@@ -132,7 +132,7 @@ class DecodingControlEnv(gym.Env[np.ndarray, np.ndarray]):
         prompts, task, split: Prompt source (see ``TokenGeneration-v0``); default the ``content`` train split.
         n_samples: Completions per episode (group size, default 4).
         max_new_tokens: Completion length limit (default 24).
-        max_prompt_tokens: Prompt length limit (default 96; case C4 truncation).
+        max_prompt_tokens: Prompt length limit (default 96; case C4, huggingface/trl#3644 truncation).
         observation: ``"minilm"`` or ``"lm-mean"``.
         embedding_model: sentence-transformers model for ``"minilm"`` (default the shipped MiniLM).
         ranges: ``{setting: (low, high)}`` overriding :data:`DEFAULT_RANGES`.

@@ -17,7 +17,7 @@ def kl_penalty_terms(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str)
 
     * ``"k1"``: ``-log r = logp - ref_logp`` (unbiased, can be negative for a single token);
     * ``"k3"``: ``(r - 1) - log r`` (unbiased, never negative; computed as ``expm1(log r) - log r`` and
-      clamped at 0 against float rounding, case D1).
+      clamped at 0 against float rounding, case D1, huggingface/trl#1161).
 
     Args:
         logp: log pi(a_t | s_t) under the policy, any shape, float.

@@ -28,7 +28,7 @@ def _forward_arg_names(model: CausalLM) -> tuple[str, bool]:
 class CachedLM:
     """Next-token logits for ``n`` independent token sequences, advanced together with one KV cache.
 
-    Rows are left-padded to a common length; the attention mask (never the token id, case C1) marks padding and
+    Rows are left-padded to a common length; the attention mask (never the token id, case C1, huggingface/transformers#34658) marks padding and
     position ids are ``cumsum(mask) - 1`` as in ``transformers`` ``generate``. Each row holds a *cached* part
     (keys/values in a ``transformers.DynamicCache``) and exactly one *pending* token that the next
     :meth:`forward` feeds, so all rows advance with one ``(n, 1)`` forward pass.

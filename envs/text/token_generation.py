@@ -209,7 +209,8 @@ class _Episodes:
             self.ids[r, :-1] = self.ids[r, 1:]
             self.mask[r, :-1] = self.mask[r, 1:]
             self.ids[r, -1] = a
-            self.mask[r, -1] = 1  # a generated EOS is a real token, even when EOS == pad (case C2)
+            # a generated EOS is a real token, even when EOS == pad (case C2, huggingface/trl#1623)
+            self.mask[r, -1] = 1
             self.generated[r].append(a)
             if self.kl_coef > 0:
                 self.kl_sum[r] += kl[j]
@@ -277,7 +278,7 @@ _ARGS_DOC = """
         task: Shipped prompt set ``"content"`` | ``"support"`` | ``"education"`` (default ``"content"``).
         split: ``"train"`` (default) or ``"eval"``.
         max_prompt_tokens: Prompt length limit in tokens (default 96); longer prompts lose tokens from the left
-            of the user content, chat-template markers kept (case C4).
+            of the user content, chat-template markers kept (case C4, huggingface/trl#3644).
         max_new_tokens: Completion length limit (default 32): the episode is truncated after this many steps.
         stop_token_ids: Token ids that terminate the episode (default: EOS of the tokenizer and the model's
             generation config; ``()`` never terminates).
@@ -334,18 +335,18 @@ class TokenGenerationEnv(_EpisodeViews, gym.Env[dict[str, np.ndarray], np.int64]
     * ``"input_ids"`` in ``[0, vocab_size - 1]``: prompt then generated tokens, **right-aligned** (left padded
       with the pad id); the last entry is the most recent token.
     * ``"attention_mask"`` in ``{{0, 1}}``: 1 for real tokens, 0 for padding. The mask, never the token id,
-      marks padding (case C1: SmolLM2's pad id equals its EOS id).
+      marks padding (case C1, huggingface/transformers#34658: SmolLM2's pad id equals its EOS id).
 
     ## Rewards
     ``r_t = -kl_coef * KL_t`` at every step (0 without KL penalty), plus the reward model's score of the
     decoded completion (the stop token excluded, special tokens skipped) on the last step. ``KL_t`` is the
     chosen estimator of KL(policy || reference) at the sampled token, ``log pi`` from ``model``; the value in
-    ``info["kl"]`` is exactly the one in the reward (case D1).
+    ``info["kl"]`` is exactly the one in the reward (case D1, huggingface/trl#1161).
 
     ## Episode End
     * Termination: the action is a stop token (EOS by default); the stop token is part of the episode (one
       step, one mask entry) but not of the text. A first token EOS gives a valid one-step episode scored on
-      ``""`` (case B2).
+      ``""`` (case B2, CarperAI/trlx#373).
     * Truncation: ``max_new_tokens`` tokens were generated.
 
     ## Info

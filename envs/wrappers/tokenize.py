@@ -1,4 +1,4 @@
-"""Turn a text observation (``gymnasium.spaces.Text``) into token ids + attention mask that SB3 accepts (case E1)."""
+"""Turn a text observation (``gymnasium.spaces.Text``) into token ids + attention mask that SB3 accepts (case E1, DLR-RM/stable-baselines3#1704)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class TokenizeObservation(gym.ObservationWrapper):
     with string observations the same observation layout as ``aigc_rl/TokenGeneration-v0``: token ids
     right-aligned (left padded), int64 ``(max_length,)``, and a 0/1 attention mask of the same shape. The text
     is formatted with the tokenizer's chat template when it has one and cut from the left of the user content
-    when too long (case C4), see :class:`aigc_rl.prompt_encoding.PromptEncoder`.
+    when too long (case C4, huggingface/trl#3644), see :class:`aigc_rl.prompt_encoding.PromptEncoder`.
 
     Args:
         env: An env whose ``observation_space`` is ``spaces.Text``.

@@ -1,4 +1,4 @@
-"""Case D2: the same effective batch split differently (8 x 1 vs 2 x 4 accumulation) gives the same update."""
+"""Case D2, huggingface/trl#2617: the same effective batch split differently (8 x 1 vs 2 x 4 accumulation) gives the same update."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SB3 agents on the latent image env: training changes the policy, saving without pickle (case G1),
+"""SB3 agents on the latent image env: training changes the policy, saving without pickle (case G1, DLR-RM/stable-baselines3#1852),
 run-dir rules (issue 9: one error path), checkpoints and exact resume (issue 10), metrics, evaluation output
 and its flags, and the shared confidence intervals (:mod:`aigc_rl.stats`)."""
 
@@ -86,7 +86,7 @@ def test_training_changes_policy_parameters_and_logs_metrics(tmp_path: Path, age
 
 
 def test_save_and_reload_give_the_same_actions_without_pickle(tmp_path: Path):
-    """Case G1: the policy round-trips through safetensors + json; no .zip is written by default."""
+    """Case G1, DLR-RM/stable-baselines3#1852: the policy round-trips through safetensors + json; no .zip is written by default."""
     run = _train(tmp_path, "sac")
     assert not list(run.glob("*.zip")) and not list(run.glob("*.pkl"))
     m1 = load_policy(run)
@@ -367,7 +367,7 @@ def test_bad_arguments(tmp_path: Path):
 
 
 def test_ppo_minibatch_of_one_is_rejected_up_front(tmp_path: Path):
-    """Case B3: a PPO minibatch of one sample is refused before training, naming the setting to change."""
+    """Case B3, DLR-RM/stable-baselines3#325: a PPO minibatch of one sample is refused before training, naming the setting to change."""
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         train_latent(
             agent="ppo", output_dir=tmp_path / "p", hyperparameters={"batch_size": 1}, progress=False

@@ -124,7 +124,7 @@ def test_last_layers_mode_trains_only_the_last_layer():
 
 
 def test_policy_logits_match_unpadded_forward():
-    """Case C1 for the policy: left padding in the observed window does not change the next-token logits."""
+    """Case C1, huggingface/transformers#34658 for the policy: left padding in the observed window does not change the next-token logits."""
     model, tok, env = make()
     agent = PPO(LMActorCriticPolicy, env, n_steps=32, batch_size=32, seed=0, policy_kwargs={"model": model})
     obs, _ = env.reset(seed=3)
@@ -137,7 +137,7 @@ def test_policy_logits_match_unpadded_forward():
 
 
 def test_case_e2_every_policy_action_is_in_the_action_space():
-    """Case E2: every action the SB3 agent sends satisfies action_space.contains."""
+    """Case E2, DLR-RM/stable-baselines3#1718: every action the SB3 agent sends satisfies action_space.contains."""
     model, tok, env = make()
     agent = PPO(LMActorCriticPolicy, env, n_steps=32, batch_size=32, seed=0, policy_kwargs={"model": model})
     obs, _ = env.reset(seed=0)
@@ -165,7 +165,7 @@ class _TextObsEnv(gym.Env):
 
 
 def test_case_e1_text_observation_fails_at_construction_naming_the_wrapper():
-    """Case E1: an agent built on spaces.Text fails at construction with a message naming the wrapper to use;
+    """Case E1, DLR-RM/stable-baselines3#1704: an agent built on spaces.Text fails at construction with a message naming the wrapper to use;
     with TokenizeObservation the same env trains."""
     model, tok = tiny_lm(seed=0)
     env = _TextObsEnv(model.config.vocab_size)
@@ -182,7 +182,7 @@ def test_case_e1_text_observation_fails_at_construction_naming_the_wrapper():
 
 
 def test_case_e1_whole_completion_actions_rejected():
-    """Case E1/E2: a MultiDiscrete whole-completion action space is refused with the env to use instead."""
+    """Case E1, DLR-RM/stable-baselines3#1704/E2: a MultiDiscrete whole-completion action space is refused with the env to use instead."""
     model, tok = tiny_lm(seed=0)
     env = _TextObsEnv(model.config.vocab_size)
     env.action_space = spaces.MultiDiscrete([model.config.vocab_size] * 4)

@@ -75,7 +75,7 @@ def test_shared_and_own_forward_give_identical_episodes(lm):
 
 @pytest.mark.parametrize("expose", [True, False])
 def test_case_c2_logprobs_match_teacher_forcing_and_eos_counted_once(lm, expose):
-    """Case C2: the EOS that ends a completion is in completion_ids once and has its log-prob, equal (like
+    """Case C2, huggingface/trl#1623: the EOS that ends a completion is in completion_ids once and has its log-prob, equal (like
     every token) to a teacher-forced forward pass of prompt + completion."""
     model, tok = lm
     eos = tok.eos_token_id
@@ -124,7 +124,7 @@ def test_greedy_rollout_equals_generate(lm):
 
 
 def test_case_b2_all_episodes_end_at_first_token(lm):
-    """Case B2 through the helper: a policy whose first token is always EOS gives one-token episodes on ""."""
+    """Case B2, CarperAI/trlx#373 through the helper: a policy whose first token is always EOS gives one-token episodes on ""."""
     model, tok = lm
     envs = venv(lm, n=3, expose_logits=True)
     rollout = LMRollout(envs, seed=0)
@@ -138,7 +138,7 @@ def test_case_b2_all_episodes_end_at_first_token(lm):
 
 
 def test_seeded_rollouts_are_reproducible_and_actions_valid(lm):
-    """Same seeds: identical episodes. Case E2: every sampled action is in the env's action space."""
+    """Same seeds: identical episodes. Case E2, DLR-RM/stable-baselines3#1718: every sampled action is in the env's action space."""
     a = LMRollout(venv(lm, expose_logits=True), seed=3, top_k=20, top_p=0.9).collect(2, seed=4)
     b = LMRollout(venv(lm, expose_logits=True), seed=3, top_k=20, top_p=0.9).collect(2, seed=4)
     assert [e.completion_ids.tolist() for e in a.episodes] == [e.completion_ids.tolist() for e in b.episodes]

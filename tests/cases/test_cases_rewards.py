@@ -57,7 +57,7 @@ ENV_IDS = [
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_a1_plain_callable_reward_is_validated_in_env_step(env_id, tiny):
-    """Case A1 in every env: a plain-function reward with the wrong count or a NaN fails the step with an error
+    """Case A1, huggingface/trl#6533 in every env: a plain-function reward with the wrong count or a NaN fails the step with an error
     naming the reward ("expected N values, got N+1" / the index of the first bad value); never broadcast."""
     n = 3 if env_id == "aigc_rl/DecodingControl-v0" else 1
     with pytest.raises(RewardOutputError, match=rf"'_one_too_many': expected {n} values, got {n + 1}"):
@@ -68,13 +68,13 @@ def test_a1_plain_callable_reward_is_validated_in_env_step(env_id, tiny):
 
 
 def test_a1_env_reward_of_wrong_type_is_a_type_error():
-    """Case A1 (kind): a reward that is neither a spec, a reward model nor a callable is refused by name."""
+    """Case A1, huggingface/trl#6533 (kind): a reward that is neither a spec, a reward model nor a callable is refused by name."""
     with pytest.raises(TypeError, match="reward must be"):
         gym.make("aigc_rl/LatentImage-v0", reward=3)
 
 
 def test_a1_composite_names_the_bad_component():
-    """Case A1 in composite rewards: the failing component is named, not the composite."""
+    """Case A1, huggingface/trl#6533 in composite rewards: the failing component is named, not the composite."""
     from aigc_rl.rewards.base import FunctionReward
     from aigc_rl.rewards.composite import CompositeReward
 
@@ -85,7 +85,7 @@ def test_a1_composite_names_the_bad_component():
 
 @pytest.mark.parametrize("name", IMAGE_REWARDS)
 def test_b1_image_rewards_on_degenerate_batches(name):
-    """Case B1/B2 for image rewards: an empty batch scores [], an all-zero (blank) batch gives finite values,
+    """Case B1, huggingface/evaluate#601/B2 for image rewards: an empty batch scores [], an all-zero (blank) batch gives finite values,
     NaN/inf pixels are an error naming the reward and the first bad image."""
     r = make(name)
     assert r(np.zeros((0, 8, 8), np.float32), target=[]) == []
@@ -110,7 +110,7 @@ def test_unknown_reward_in_spec_lists_presets():
 
 
 def test_g1_generator_weights_with_pickle_payload_are_refused(tmp_path):
-    """Case G1 for generator / classifier weights: a model.safetensors that is really a pickle payload is
+    """Case G1, DLR-RM/stable-baselines3#1852 for generator / classifier weights: a model.safetensors that is really a pickle payload is
     refused and never executed."""
     import json
     import pickle

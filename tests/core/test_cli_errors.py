@@ -71,7 +71,7 @@ TRAIN_CASES = [
 
 @pytest.mark.parametrize("extra,needles", TRAIN_CASES, ids=[" ".join(c[0]) for c in TRAIN_CASES])
 def test_train_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, tiny_dir, monkeypatch, extra, needles):
-    """Bad train input: one-line error with exit 2 before anything is written (case F1 env: offline)."""
+    """Bad train input: one-line error with exit 2 before anything is written (case F1, huggingface/evaluate#315 env: offline)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _files(tmp_path)
     out = tmp_path / "run"
@@ -128,7 +128,7 @@ def test_eval_corrupt_config(capsys, tmp_path):
 
 
 def test_rewards_lists_presets_offline(capsys, monkeypatch):
-    """Case F1: `aigc-rl rewards` lists every reward with no network (sockets refused), from the registry's
+    """Case F1, huggingface/evaluate#315: `aigc-rl rewards` lists every reward with no network (sockets refused), from the registry's
     metadata: no reward is built, so even `reward-model` (which needs model=...) is described."""
     import socket
 

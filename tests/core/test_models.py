@@ -1,4 +1,4 @@
-"""Model resolution: embedded GGUF conversion (atomic), local directories, offline hub ids (case F1)."""
+"""Model resolution: embedded GGUF conversion (atomic), local directories, offline hub ids (case F1, huggingface/evaluate#315)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_missing_embedded_package_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_offline_hub_id_fails_fast_with_instructions(monkeypatch, tmp_path):
-    """Case F1: a model that is truly missing offline fails fast and says how to supply it."""
+    """Case F1, huggingface/evaluate#315: a model that is truly missing offline fails fast and says how to supply it."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelNotFoundError, match="not in the local Hugging Face cache") as e:

@@ -109,7 +109,7 @@ def _walk(space: spaces.Space):
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_case_e1_e2_spaces_sb3_can_use(env_id, lm):
-    """Case E1: no spaces.Text (or other space SB3 rejects) anywhere; case E2: no MultiDiscrete with a non-zero
+    """Case E1, DLR-RM/stable-baselines3#1704: no spaces.Text (or other space SB3 rejects) anywhere; case E2, DLR-RM/stable-baselines3#1718: no MultiDiscrete with a non-zero
     start or more than one dimension, no Discrete with a non-zero start; sampled actions are contained."""
     env = make(env_id, lm)
     for space in [*_walk(env.observation_space), *_walk(env.action_space)]:

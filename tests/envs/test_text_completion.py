@@ -75,7 +75,7 @@ def test_same_seed_same_episodes(tok):
 
 
 def test_prompt_truncated_from_left_keeps_template(tok):
-    """Case C4: a long prompt is cut from the left of the user content; template markers stay."""
+    """Case C4, huggingface/trl#3644: a long prompt is cut from the left of the user content; template markers stay."""
     long = "word " * 200 + "FINAL QUESTION"
     env = make(tok, prompts=[long], max_prompt_tokens=40)
     obs, info = env.reset(seed=0)

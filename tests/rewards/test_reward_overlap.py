@@ -68,14 +68,14 @@ def test_rouge_l_equals_rouge_score():
     ],
 )
 def test_case_b1_empty_or_whitespace_gives_zero(name, hyp, ref):
-    """Case B1: an empty or whitespace-only (form feed included) prediction or reference scores 0.0, no exception."""
+    """Case B1, huggingface/evaluate#601: an empty or whitespace-only (form feed included) prediction or reference scores 0.0, no exception."""
     assert make(name)([hyp], references=[ref]) == [0.0]
     assert make(name)([hyp], references=[[ref, "   "]]) == [0.0]
 
 
 @pytest.mark.parametrize("name", ["bleu", "chrf", "rouge-l"])
 def test_case_b1_blank_reference_dropped_among_others(name):
-    """Case B1: a blank reference next to a real one is ignored (same value as without it)."""
+    """Case B1, huggingface/evaluate#601: a blank reference next to a real one is ignored (same value as without it)."""
     r = make(name)
     assert r(["the cat sat on the mat"], references=[["\f", "the cat sat on a mat"]]) == pytest.approx(
         r(["the cat sat on the mat"], references=[["the cat sat on a mat"]])

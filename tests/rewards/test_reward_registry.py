@@ -143,11 +143,11 @@ def test_unknown_reward_lists_the_names():
         make("no-such-reward")
 
 
-# --- case A1: output contract --------------------------------------------------------------------------------
+# --- case A1, huggingface/trl#6533: output contract --------------------------------------------------------------------------------
 
 
 def test_case_a1_one_value_for_three_completions_is_an_error():
-    """Case A1: a reward that returns one value for a group of three completions raises, naming the reward and
+    """Case A1, huggingface/trl#6533: a reward that returns one value for a group of three completions raises, naming the reward and
     'expected 3 values, got 1'; the value is never broadcast."""
 
     def one_value(completions, **kwargs):
@@ -165,7 +165,7 @@ def test_case_a1_one_value_for_three_completions_is_an_error():
     "bad,index", [([0.1, math.nan, 0.3], 1), ([0.1, 0.2, math.inf], 2), ([-math.inf, 0, 0], 0)]
 )
 def test_case_a1_nan_or_inf_names_reward_and_index(bad, index):
-    """Case A1: NaN/inf values are an error naming the reward and the index of the first bad value."""
+    """Case A1, huggingface/trl#6533: NaN/inf values are an error naming the reward and the index of the first bad value."""
     from aigc_rl.rewards import FunctionReward
 
     with pytest.raises(RewardOutputError, match=rf"'bad-reward': value at index {index}"):
@@ -183,7 +183,7 @@ class _Broken(RewardModel):
 
 
 def test_case_a1_applies_to_reward_model_subclasses_and_composites():
-    """Case A1: the same validation guards RewardModel subclasses and every component of a composite."""
+    """Case A1, huggingface/trl#6533: the same validation guards RewardModel subclasses and every component of a composite."""
     from aigc_rl.rewards import CompositeReward
 
     with pytest.raises(RewardOutputError, match="'broken': expected 2 values, got 1"):

@@ -45,7 +45,8 @@ def _trainer(tmp_path, tok, policy, reward_funcs):
 def _rewards(tok):
     """One instance of every text reward, small models for the model-based ones (each its own copy: a reward
     model is frozen, the policy must not be)."""
-    rm_tok = make_tokenizer(reverse=True)  # the reward model's own, different tokenizer (case C3)
+    # the reward model's own, different tokenizer (case C3, huggingface/trl#1674)
+    rm_tok = make_tokenizer(reverse=True)
     kwargs = {
         "fluency": {"model": make_causal_lm(tok, seed=1), "tokenizer": tok},
         "judge": {"model": make_causal_lm(tok, seed=2), "tokenizer": tok},
@@ -89,7 +90,7 @@ def test_composite_in_grpo_logs_components(tmp_path):
 
 
 def test_case_a1_bad_reward_stops_grpo_before_any_update(tmp_path):
-    """Case A1: a reward returning one value for a group of completions fails the step with an error naming
+    """Case A1, huggingface/trl#6533: a reward returning one value for a group of completions fails the step with an error naming
     the reward and the counts, before any parameter update."""
     tok = make_tokenizer()
     policy = make_causal_lm(tok, seed=0).train()
