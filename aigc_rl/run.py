@@ -43,6 +43,7 @@ __all__ = [
     "is_complete",
     "complete_checkpoints",
     "latest_complete_checkpoint",
+    "checkpoint_step",
     "library_versions",
     "run_record",
     "graceful_signals",
@@ -146,7 +147,8 @@ def is_complete(checkpoint_dir: str | Path) -> bool:
     return (Path(checkpoint_dir) / COMPLETE_MARKER).is_file()
 
 
-def _step_of(p: Path) -> int:
+def checkpoint_step(p: Path) -> int:
+    """``N`` of a ``checkpoint-N`` directory (``-1`` when the name is not of that form, e.g. ``*.tmp``)."""
     try:
         return int(p.name.rsplit("-", 1)[-1])
     except ValueError:
@@ -158,8 +160,8 @@ def complete_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
     d = Path(checkpoints_dir)
     if not d.is_dir():
         return []
-    found = [p for p in d.glob("checkpoint-*") if p.is_dir() and _step_of(p) >= 0 and is_complete(p)]
-    return sorted(found, key=_step_of)
+    found = [p for p in d.glob("checkpoint-*") if p.is_dir() and checkpoint_step(p) >= 0 and is_complete(p)]
+    return sorted(found, key=checkpoint_step)
 
 
 def latest_complete_checkpoint(checkpoints_dir: str | Path) -> Path | None:

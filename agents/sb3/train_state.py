@@ -39,7 +39,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from aigc_rl.errors import UserFileError
-from aigc_rl.run import atomic_write_json, mark_complete
+from aigc_rl.run import atomic_write_json, checkpoint_step, mark_complete
 
 from .policy_io import FORMAT, load_policy, write_policy_files
 from .vec_env import LatentVecEnv
@@ -51,14 +51,6 @@ REPLAY_WEIGHTS = "replay.safetensors"
 STATE_WEIGHTS = "state.safetensors"
 STATE_META = "state.json"
 _REPLAY_KEYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
-
-
-def checkpoint_step(path: Path) -> int:
-    """``N`` of ``checkpoint-N`` (``-1`` when the name is not of that form)."""
-    try:
-        return int(path.name.rsplit("-", 1)[-1])
-    except ValueError:
-        return -1
 
 
 def _optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:

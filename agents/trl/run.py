@@ -42,6 +42,7 @@ from aigc_rl.run import (
     TrainingInterrupted,
     atomic_write_json,
     atomic_write_text,
+    checkpoint_step,
     graceful_signals,
     is_complete,
     json_safe,
@@ -145,10 +146,6 @@ def _check_prompt_count(cfg: TrainConfig, rows: Sequence[Any]) -> None:
         )
 
 
-def _step_of(ckpt: Path) -> int:
-    return int(ckpt.name.rsplit("-", 1)[-1])
-
-
 def resume_checkpoint(rd: RunDir, legacy: bool = False) -> Path | None:
     """The checkpoint ``--resume`` continues from: the newest complete one (``None``: start from step 0).
 
@@ -157,7 +154,7 @@ def resume_checkpoint(rd: RunDir, legacy: bool = False) -> Path | None:
     """
     ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
     if ckpt is None and legacy and rd.checkpoints_dir.is_dir():
-        for c in sorted(rd.checkpoints_dir.glob("checkpoint-*"), key=_safe_step, reverse=True):
+        for c in sorted(rd.checkpoints_dir.glob("checkpoint-*"), key=checkpoint_step, reverse=True):
             try:
                 json.loads((c / "trainer_state.json").read_text(encoding="utf-8"))
                 return c
@@ -166,19 +163,12 @@ def resume_checkpoint(rd: RunDir, legacy: bool = False) -> Path | None:
     return ckpt
 
 
-def _safe_step(p: Path) -> int:
-    try:
-        return _step_of(p)
-    except ValueError:
-        return -1
-
-
 def _drop_incomplete_checkpoints(rd: RunDir, after: int) -> None:
     """Remove ``checkpoint-N`` (N > ``after``) left unmarked by a kill mid-save; aigc-rl wrote them."""
     if not rd.checkpoints_dir.is_dir():
         return
     for c in rd.checkpoints_dir.glob("checkpoint-*"):
-        if c.is_dir() and not c.is_symlink() and _safe_step(c) > after and not is_complete(c):
+        if c.is_dir() and not c.is_symlink() and checkpoint_step(c) > after and not is_complete(c):
             shutil.rmtree(c)
 
 
@@ -280,7 +270,7 @@ def train_text(cfg: TrainConfig) -> Path:
             _train_text(cfg, rd, main, reward, use_cuda, stop)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
-        step = _step_of(ckpt) if ckpt is not None else 0
+        step = checkpoint_step(ckpt) if ckpt is not None else 0
         if main and rd.record_path.is_file():
             rd.update_record(status="interrupted", global_step=step)
         raise TrainingInterrupted(run_dir, step, stop.requested or signal.SIGINT) from None
@@ -304,7 +294,7 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
     resume_from: str | None = None
     if cfg.resume:
         ckpt = resume_checkpoint(rd, legacy=not rd.record_path.is_file())
-        start = _step_of(ckpt) if ckpt is not None else 0
+        start = checkpoint_step(ckpt) if ckpt is not None else 0
         if main:
             _drop_incomplete_checkpoints(rd, start)
             rd.metrics.truncate_after(start)  # the steps after it are trained, and logged, again
