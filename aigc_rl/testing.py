@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["tiny_lm"]
+__all__ = ["tiny_lm", "save_tiny_lm"]
 
 
 _TINY_CORPUS = (
@@ -84,3 +85,20 @@ def tiny_lm(
     )
     model = LlamaForCausalLM(config).eval()
     return model, tok
+
+
+def save_tiny_lm(directory: str | Path, **kwargs: Any) -> Path:
+    """Save :func:`tiny_lm` (model and tokenizer) to ``directory``, so it loads like any model directory
+    (``--model DIR``, ``from_pretrained(DIR)``).
+
+    Args:
+        directory: Where to save (created if missing).
+        **kwargs: :func:`tiny_lm` arguments (``seed``, ``init_std``, ...).
+
+    Returns:
+        ``directory`` as a ``Path``.
+    """
+    model, tok = tiny_lm(**kwargs)
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return Path(directory)

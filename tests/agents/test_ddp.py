@@ -9,15 +9,12 @@ import sys
 
 import pytest
 
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm
 
 
 @pytest.mark.slow
 def test_torchrun_two_processes_gloo(tmp_path):
-    model, tok = tiny_lm(seed=0)
-    model_dir = tmp_path / "tiny"
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = save_tiny_lm(tmp_path / "tiny", seed=0)
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(f"say something about item {i}" for i in range(12)) + "\n", encoding="utf-8")
     out = tmp_path / "run"

@@ -19,7 +19,7 @@ from aigc_rl.config import TrainConfig
 from aigc_rl.errors import ConfigError
 from aigc_rl.evaluation import evaluate_run
 from aigc_rl.judges.evaluate import score_judges, select_judges
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm, tiny_lm
 from aigc_rl.train import run_train
 
 BEFORE = Path(__file__).parent / "data" / "tiny_eval_policies_before_judges.json"
@@ -29,9 +29,7 @@ WORDS = ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city",
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("judged")
-    model, tok = tiny_lm(seed=0)
-    model.save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
+    save_tiny_lm(root / "model", seed=0)
     prompts = root / "p.jsonl"
     prompts.write_text(
         "".join(json.dumps({"prompt": f"write a short line about the {w}"}) + "\n" for w in WORDS),

@@ -12,7 +12,7 @@ from aigc_rl.models import load_causal_lm
 from aigc_rl.rewards import make_composite
 from aigc_rl.rewards.quality import Fluency
 from aigc_rl.task import TextTask
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm
 
 PROMPTS = [f"write a short line about the {w}" for w in ("sun", "sea", "cat", "dog", "red bike", "tree")]
 REWARD = "fluency:0.1,distinct-2:1.0"
@@ -20,11 +20,7 @@ REWARD = "fluency:0.1,distinct-2:1.0"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    model, tok = tiny_lm(seed=0, init_std=0.3)
-    d = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny-llama"), seed=0, init_std=0.3)
 
 
 def _train(model_dir, out, shared: bool) -> tuple[list[dict], dict[str, torch.Tensor], Fluency]:

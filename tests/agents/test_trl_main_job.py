@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from aigc_rl.cli import main as cli_main
 from aigc_rl.config import TrainConfig
 from aigc_rl.evaluation import evaluate_run
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm
 from aigc_rl.train import RunDirError, run_train
 
 REWARD = "fluency:0.1,distinct-2:1.0"
@@ -24,11 +24,7 @@ REWARD = "fluency:0.1,distinct-2:1.0"
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    model, tok = tiny_lm(seed=0)
-    d = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny-llama"), seed=0)
 
 
 @pytest.fixture(scope="module")

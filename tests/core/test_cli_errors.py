@@ -12,12 +12,9 @@ from aigc_rl.cli import main
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from aigc_rl.testing import tiny_lm
+    from aigc_rl.testing import save_tiny_lm
 
-    d = tmp_path_factory.mktemp("tiny")
-    model, tok = tiny_lm()
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
+    d = save_tiny_lm(tmp_path_factory.mktemp("tiny"))
     return d
 
 

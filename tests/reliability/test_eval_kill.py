@@ -24,7 +24,7 @@ import pytest
 
 from aigc_rl.config import TrainConfig
 from aigc_rl.evaluation import evaluate_run
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm
 from aigc_rl.train import run_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,10 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, one_thread):
-    model, tok = tiny_lm(seed=0)
-    model_dir = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = save_tiny_lm(tmp_path_factory.mktemp("tiny-llama"), seed=0)
     prompts = tmp_path_factory.mktemp("prompts") / "p.jsonl"
     words = ("sun", "sea", "cat", "dog", "bike", "tree", "moon", "rain", "city", "song")
     prompts.write_text("".join(json.dumps({"prompt": f"write a line about the {w}"}) + "\n" for w in words))

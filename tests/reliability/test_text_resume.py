@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 
 from aigc_rl.config import TrainConfig
 from aigc_rl.run import COMPLETE_MARKER, is_complete
-from aigc_rl.testing import tiny_lm
+from aigc_rl.testing import save_tiny_lm
 from aigc_rl.train import run_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,11 +47,7 @@ FLAGS = {
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    model, tok = tiny_lm(seed=0)
-    d = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny-llama"), seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from aigc_rl.testing import tiny_lm
+    from aigc_rl.testing import save_tiny_lm
 
-    d = tmp_path_factory.mktemp("tiny")
-    model, tok = tiny_lm()
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")
