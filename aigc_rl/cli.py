@@ -52,7 +52,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=None, help=helps[name])
         else:
-            typ = {"max_steps": _integer, "agent": str}.get(
+            typ = {"max_steps": _integer, "agent": str, "kl_target": float, "epsilon_high": float}.get(
                 name, type(default) if default is not None else str
             )
             typ = _integer if typ is int else typ

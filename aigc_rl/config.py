@@ -22,6 +22,8 @@ __all__ = [
     "IMAGE_ENVS",
     "INT_BOUNDS",
     "RESUME_SAFE",
+    "CHOICES",
+    "TRL_FIELDS",
     "recorded_config",
 ]
 
@@ -60,6 +62,35 @@ FLOAT_BOUNDS: dict[str, tuple[float, bool, float]] = {
     "learning_rate": (0.0, False, 1.0),
     "temperature": (0.0, False, 100.0),
     "beta": (0.0, True, 1000.0),
+    "entropy_coef": (0.0, True, 10.0),
+    "epsilon": (0.0, False, 10.0),
+}
+#: The choices of the string fields that TRL's ``GRPOConfig`` takes as they are (their meaning: TRL's docs).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "loss_type": ("dapo", "grpo", "dr_grpo", "bnpo"),
+    "scale_rewards": ("group", "batch", "none"),
+    "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
+    "composition": ("sum", "darling"),
+}
+#: Fields passed to TRL's ``GRPOConfig`` / ``RLOOConfig`` under the same name (RLOO lacks some; see
+#: :meth:`TrainConfig.validate`).
+TRL_FIELDS = (
+    "loss_type",
+    "scale_rewards",
+    "multi_objective_aggregation",
+    "entropy_coef",
+    "use_adaptive_entropy",
+    "epsilon",
+    "epsilon_high",
+    "mask_truncated_completions",
+)
+#: Of :data:`TRL_FIELDS`, those ``RLOOConfig`` (trl 1.16) does not have, with the value that means "off".
+GRPO_ONLY: dict[str, Any] = {
+    "loss_type": "dapo",
+    "scale_rewards": "group",
+    "multi_objective_aggregation": "sum_then_normalize",
+    "entropy_coef": 0.0,
+    "use_adaptive_entropy": False,
 }
 #: Fields ``--resume`` may change: they do not alter what the run has trained so far (``max_steps`` only
 #: upward; ``device`` moves the rest of the run, e.g. onto a GPU). Any other field given with ``--resume`` must
@@ -147,6 +178,49 @@ class TrainConfig:
     )
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature of rollouts"})
     beta: float = field(default=0.04, metadata={"help": "KL penalty coefficient to the frozen reference"})
+    kl_target: float | None = field(
+        default=None,
+        metadata={
+            "help": "adaptive KL controller (Ziegler et al. 2019): adjust beta each step toward this KL to the "
+            "reference, in nats/token (e.g. 0.05); unset = fixed beta"
+        },
+    )
+    composition: str = field(
+        default="sum",
+        metadata={
+            "help": "how reward components combine: sum (weighted sum) or darling (quality x diversity, "
+            "DARLING, arXiv:2509.02534)"
+        },
+    )
+    loss_type: str = field(
+        default="dapo", metadata={"help": "TRL loss aggregation: dapo, grpo, dr_grpo, bnpo (GRPO only)"}
+    )
+    scale_rewards: str = field(
+        default="group",
+        metadata={"help": "advantage scaling by the reward std: group, batch, none (GRPO only)"},
+    )
+    multi_objective_aggregation: str = field(
+        default="sum_then_normalize",
+        metadata={
+            "help": "several reward components: sum_then_normalize, or normalize_then_sum (each component "
+            "normalised in its group, then summed; GRPO only)"
+        },
+    )
+    entropy_coef: float = field(
+        default=0.0, metadata={"help": "entropy bonus coefficient in the loss (GRPO only)"}
+    )
+    use_adaptive_entropy: bool = field(
+        default=False,
+        metadata={"help": "adapt entropy_coef toward TRL's entropy_target (Skywork-OR1; GRPO only)"},
+    )
+    epsilon: float = field(default=0.2, metadata={"help": "PPO clipping range (lower bound)"})
+    epsilon_high: float | None = field(
+        default=None, metadata={"help": "upper clipping bound (DAPO clip-higher, e.g. 0.28); unset = epsilon"}
+    )
+    mask_truncated_completions: bool = field(
+        default=False,
+        metadata={"help": "leave completions cut off at max_new_tokens out of the loss (DAPO)"},
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
     logging_steps: int = field(default=1, metadata={"help": "log every N steps to metrics.jsonl"})
@@ -223,6 +297,37 @@ class TrainConfig:
                 what = "a positive number" if not closed else f"a number >= {f_lo:g}"
                 raise ConfigError(
                     f"{name} must be {what} and <= {f_hi:g}, got {v!r} (--{name.replace('_', '-')})"
+                )
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r} "
+                    f"(--{name.replace('_', '-')})"
+                )
+        for name in ("use_adaptive_entropy", "mask_truncated_completions"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name, (f_lo, f_hi) in (("kl_target", (0.0, 100.0)), ("epsilon_high", (0.0, 10.0))):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not f_lo < v <= f_hi:
+                raise ConfigError(
+                    f"{name} must be a positive number <= {f_hi:g} or unset, got {v!r} "
+                    f"(--{name.replace('_', '-')})"
+                )
+        if self.kl_target is not None and self.beta == 0:
+            raise ConfigError(
+                "kl_target adapts beta, which must start above 0 (beta 0 loads no reference model): give "
+                "--beta, e.g. 0.04, or drop --kl-target"
+            )
+        if self.kind == "text" and self.agent == "rloo":
+            changed = [n for n, off in GRPO_ONLY.items() if getattr(self, n) != off]
+            if changed:
+                raise ConfigError(
+                    f"{', '.join(changed)}: TRL's RLOO has no such option (GRPO only); use --agent grpo or drop "
+                    + ", ".join(f"--{n.replace('_', '-')}" for n in changed)
                 )
         self._validate_reward()
         if self.normalize not in ("none", "batch", "group"):

@@ -119,11 +119,19 @@ class TextTask:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def score(
-        self, indices: Sequence[int], completions: Sequence[str], group_ids: Sequence[Any] | None = None
+        self,
+        indices: Sequence[int],
+        completions: Sequence[str],
+        group_ids: Sequence[Any] | None = None,
+        **extra: Any,
     ) -> tuple[list[float | None], dict[str, list[float | None]]]:
-        """Reward and per-component values for completions of the prompts at ``indices``."""
+        """Reward and per-component values for completions of the prompts at ``indices``.
+
+        ``extra`` columns (one value per completion, e.g. the sampler's ``finished`` flags) are passed to the
+        reward with the task's own columns."""
         prompts = [self.encode(i)[1] for i in indices]
         kwargs: dict[str, Any] = self.columns(indices)
+        kwargs.update(extra)
         if group_ids is not None:
             kwargs["group_ids"] = list(group_ids)
         compute = getattr(self.reward, "compute", None)

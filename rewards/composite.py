@@ -16,9 +16,11 @@ from .base import RewardModel, group_indices, validate_rewards
 from .registry import UnknownRewardError, make, names
 from .spec import PRESETS, check_weights, is_dotted_path, parse_spec
 
-__all__ = ["CompositeReward", "PRESETS", "parse_spec", "make_composite", "NORMALIZATIONS"]
+__all__ = ["CompositeReward", "PRESETS", "parse_spec", "make_composite", "NORMALIZATIONS", "COMPOSITIONS"]
 
 NORMALIZATIONS = ("none", "batch", "group")
+#: How components combine: ``sum`` (weighted sum) or ``darling`` (quality x diversity, Li et al. 2025, DARLING).
+COMPOSITIONS = ("sum", "darling")
 
 
 class CompositeReward(RewardModel):
@@ -29,6 +31,16 @@ class CompositeReward(RewardModel):
     (z-score within the completions of one prompt; a group of size 1 or zero variance gives 0). Components
     returning ``None`` for a sample contribute 0 there; if all do, the total is ``None``.
 
+    ``composition="darling"`` multiplies quality by diversity instead, as DARLING does (Li et al. 2025,
+    "Jointly Reinforcing Diversity and Quality in Language Model Generations", arXiv:2509.02534), so that a
+    completion earns its quality in full only when it also differs from its siblings:
+    ``total = Q * D`` when ``Q >= 0`` and ``Q * (2 - D)`` when ``Q < 0``, where ``Q`` is the weighted
+    (normalised) sum of the quality and safety components as above and ``D`` in [0, 1] is the weighted mean of
+    the creativity components, each oriented so higher is more diverse and mapped to [0, 1] through its
+    ``value_range`` (an unbounded upper end is clipped at 1; ``normalize`` does not apply to them). The
+    second branch is aigc-rl's extension to signed qualities (DARLING's are >= 0): diversity then still
+    raises the total (from ``2Q`` at ``D = 0`` to ``Q`` at ``D = 1``), and the total is continuous at ``Q = 0``.
+
     After each call, :attr:`last_components` maps ``name`` -> raw values and ``name/weighted`` -> weighted
     (normalised) contributions, as float lists.
 
@@ -36,6 +48,11 @@ class CompositeReward(RewardModel):
         components: ``[(RewardModel, weight)]``.
         normalize: ``"none"`` | ``"batch"`` | ``"group"``, or a mapping component name -> one of these.
         name: Name of the composite (default ``"reward"``).
+        composition: ``"sum"`` (default) or ``"darling"``.
+
+    Raises:
+        ValueError: no components, a bad normalisation or composition, or ``darling`` without at least one
+            creativity component with a positive weight and one other component.
     """
 
     name: ClassVar[str] = "reward"
@@ -46,9 +63,21 @@ class CompositeReward(RewardModel):
         components: Sequence[tuple[RewardModel, float]],
         normalize: str | Mapping[str, str] = "none",
         name: str = "reward",
+        composition: str = "sum",
     ) -> None:
         if not components:
             raise ValueError("a composite reward needs at least one component")
+        if composition not in COMPOSITIONS:
+            raise ValueError(f"composition {composition!r} is not one of {COMPOSITIONS}")
+        self.composition = composition
+        if composition == "darling":
+            div = [(r.name, w) for r, w in components if r.kind == "creativity"]
+            if not div or len(div) == len(components) or any(w <= 0 for _, w in div):
+                raise ValueError(
+                    "composition 'darling' multiplies quality by diversity: the reward needs at least one "
+                    "creativity component (e.g. embedding-diversity), each with a positive weight, and at least "
+                    f"one quality component; got {[(r.name, r.kind, w) for r, w in components]}"
+                )
         self.components = [(r, float(w)) for r, w in components]
         check_weights([(r.name, w) for r, w in self.components], "the composite reward")
         self.name = name  # type: ignore[misc]
@@ -89,6 +118,17 @@ class CompositeReward(RewardModel):
             out[idx] = (v - np.nanmean(v)) / sd if sd > 1e-8 else np.where(ok, 0.0, np.nan)
         return out
 
+    @staticmethod
+    def _unit(x: np.ndarray, reward: RewardModel) -> np.ndarray:
+        """Values (already oriented: higher = more diverse) mapped to [0, 1] through the reward's range."""
+        lo, hi = reward.value_range
+        if reward.direction == "minimize":
+            lo, hi = -hi, -lo
+        if not np.isfinite(lo):
+            raise ValueError(f"composition 'darling': {reward.name} has no finite lower bound to scale from")
+        span = (hi - lo) if np.isfinite(hi) else 1.0
+        return np.clip((x - lo) / span, 0.0, 1.0)
+
     def compute(
         self, completions: Sequence[Any] | np.ndarray, prompts: Sequence[Any] | None = None, **kwargs: Any
     ) -> tuple[list[float | None], dict[str, list[float | None]]]:
@@ -102,17 +142,33 @@ class CompositeReward(RewardModel):
         n = len(completions)
         total = np.zeros(n, dtype=np.float64)
         any_ok = np.zeros(n, dtype=bool)
+        div_sum, div_w, div_ok = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+        darling = self.composition == "darling"
         comps: dict[str, list[float | None]] = {}
         for reward, weight in self.components:
             raw = reward.raw(completions, prompts, **kwargs)
             sign = -1.0 if reward.direction == "minimize" else 1.0
             x = np.array([np.nan if v is None else sign * v for v in raw], dtype=np.float64)
-            contrib = weight * self._norm(x, self.normalize[reward.name], prompts, kwargs.get("group_ids"))
-            ok = ~np.isnan(contrib)
-            total[ok] += contrib[ok]
-            any_ok |= ok
+            if darling and reward.kind == "creativity":
+                contrib = self._unit(x, reward)
+                ok = ~np.isnan(contrib)
+                div_sum[ok] += weight * contrib[ok]
+                div_w[ok] += weight
+                div_ok |= ok
+            else:
+                contrib = weight * self._norm(
+                    x, self.normalize[reward.name], prompts, kwargs.get("group_ids")
+                )
+                ok = ~np.isnan(contrib)
+                total[ok] += contrib[ok]
+                any_ok |= ok
             comps[reward.name] = raw
             comps[f"{reward.name}/weighted"] = [float(v) if not np.isnan(v) else None for v in contrib]
+        if darling:
+            d = np.where(div_ok, div_sum / np.where(div_w > 0, div_w, 1.0), np.nan)
+            comps["diversity"] = [float(v) if not np.isnan(v) else None for v in d]
+            total = np.where(total >= 0, total * d, total * (2.0 - d))
+            any_ok &= div_ok
         out = [float(t) if ok else None for t, ok in zip(total, any_ok, strict=True)]
         self.last_components = comps
         return validate_rewards(self.name, out, n), comps
@@ -134,6 +190,7 @@ class CompositeReward(RewardModel):
         d["components"] = [
             dict(r.info(), weight=w, normalize=self.normalize[r.name]) for r, w in self.components
         ]
+        d["composition"] = self.composition
         return d
 
 
@@ -141,6 +198,7 @@ def make_composite(
     spec: str | Mapping[str, float] | Sequence[tuple[str, float]],
     normalize: str | Mapping[str, str] = "none",
     reward_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    composition: str = "sum",
 ) -> CompositeReward:
     """Build a :class:`CompositeReward` from a spec string, a ``{name: weight}`` mapping or pairs.
 
@@ -148,6 +206,7 @@ def make_composite(
         spec: A spec string (grammar: :mod:`aigc_rl.rewards.spec`), a ``{name: weight}`` mapping or pairs.
         normalize: Per-component normalisation (see :class:`CompositeReward`).
         reward_kwargs: Keyword arguments per component name, e.g. ``{"fluency": {"model": policy_model}}``.
+        composition: ``"sum"`` or ``"darling"`` (see :class:`CompositeReward`).
 
     Raises:
         ValueError: bad spec or weights (not finite, ``|w|`` above ``spec.MAX_WEIGHT``, all zero).
@@ -170,7 +229,7 @@ def make_composite(
                 "dotted path 'pkg.module:factory')"
             )
     comps = [(make(name, **dict(reward_kwargs.get(name, {}))), w) for name, w in pairs]
-    return CompositeReward(comps, normalize=normalize)
+    return CompositeReward(comps, normalize=normalize, composition=composition)
 
 
 def available() -> list[str]:

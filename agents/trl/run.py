@@ -173,17 +173,46 @@ def _drop_incomplete_checkpoints(rd: RunDir, after: int) -> None:
 
 
 def make_reward(cfg: TrainConfig) -> Any:
-    """The run's composite reward; the fluency reward's reference LM is the run's own base model (shared with the
-    policy by :func:`share_reference_model` once the policy is built), and ``soft-overlong`` ramps over the last
-    quarter of the run's ``max_new_tokens``."""
+    """The run's composite reward (``cfg.reward`` combined as ``cfg.composition``).
+
+    Components that need the run's model get it: ``fluency`` scores with the run's own base model (shared with
+    the policy by :func:`share_reference_model` once the policy is built); ``completion`` gets the model's EOS
+    ids, so that in training it reads TRL's ``completion_ids`` (a completion that stopped inside the limit holds
+    an EOS id) rather than guessing from the text; ``soft-overlong`` ramps over the last quarter of the run's
+    ``max_new_tokens`` and counts tokens with the model's tokenizer when no ``completion_ids`` are passed
+    (evaluation).
+
+    Raises:
+        ModelNotFoundError: ``completion`` or ``soft-overlong`` is in the spec and the model cannot be resolved.
+    """
     from aigc_rl.rewards.composite import make_composite, parse_spec
 
     names = [n for n, _ in parse_spec(cfg.reward)]
     kwargs: dict[str, dict[str, Any]] = {"fluency": {"model": cfg.model}} if "fluency" in names else {}
-    if "soft-overlong" in names:
-        limit = cfg.max_new_tokens
-        kwargs["soft-overlong"] = {"max_completion_len": limit, "soft_punish_cache": max(1, limit // 4)}
-    return make_composite(cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs)
+    if "completion" in names or "soft-overlong" in names:
+        from transformers import AutoTokenizer, GenerationConfig
+
+        from aigc_rl.models import resolve_model
+
+        path = resolve_model(cfg.model)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if "completion" in names:
+            try:
+                gen = GenerationConfig.from_pretrained(path)
+            except OSError:  # no generation_config.json: the tokenizer's EOS alone
+                gen = None
+            model = type("_M", (), {"generation_config": gen})()
+            kwargs["completion"] = {"eos_token_id": sorted(eos_token_ids(model, tokenizer))}
+        if "soft-overlong" in names:
+            limit = cfg.max_new_tokens
+            kwargs["soft-overlong"] = {
+                "max_completion_len": limit,
+                "soft_punish_cache": max(1, limit // 4),
+                "tokenizer": tokenizer,
+            }
+    return make_composite(
+        cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs, composition=cfg.composition
+    )
 
 
 def share_reference_model(cfg: TrainConfig, reward: Any, policy: Any, tokenizer: Any) -> bool:
@@ -287,7 +316,7 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
     """
     from transformers import set_seed
 
-    from aigc_rl.agents.trl.trainer import StopFlag, build_trainer
+    from aigc_rl.agents.trl.trainer import AdaptiveKLController, StopFlag, build_trainer
     from aigc_rl.models import load_causal_lm
 
     run_dir = rd.path
@@ -319,6 +348,9 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
     trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
     trainer.add_callback(stop)
     trainer.stop_flag = stop
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, AdaptiveKLController):
+            cb.restore(resume_from)  # the beta the controller had reached at the checkpoint
     if stop.requested is not None:
         raise KeyboardInterrupt
     t0 = time.time()
@@ -458,12 +490,13 @@ def sample_completions(
 
 
 def _score_policy(
-    task: Any, indices: list[int], completions: list[list[str]]
+    task: Any, indices: list[int], completions: list[list[str]], finished: list[list[bool]] | None = None
 ) -> tuple[dict[str, list[float]], list[dict]]:
     flat_idx = [i for i, cs in zip(indices, completions, strict=True) for _ in cs]
     flat = [c for cs in completions for c in cs]
     groups = [g for g, cs in enumerate(completions) for _ in cs]
-    total, comps = task.score(flat_idx, flat, group_ids=groups)
+    extra = {"finished": [f for fs in finished for f in fs]} if finished is not None else {}
+    total, comps = task.score(flat_idx, flat, group_ids=groups, **extra)
     names = [k for k in comps if not k.endswith("/weighted")]
     per_sample: dict[str, list[float]] = {"reward": [np.nan if v is None else v for v in total]}
     for k in names:
@@ -561,7 +594,7 @@ def evaluate_text(
                     comps, finished = gen()
             else:
                 comps, finished = gen()
-            per_prompt, rows = _score_policy(task, indices, comps)
+            per_prompt, rows = _score_policy(task, indices, comps, finished)
             results[name] = summarize(per_prompt, seed=cfg.seed)
             judged, judge_values = score_judges(judge_names, comps, prompt_texts, finished, judge_cache)
             judge_results[name] = summarize(judged, seed=cfg.seed)

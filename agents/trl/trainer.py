@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 
 from aigc_rl.chat import messages_for
 from aigc_rl.rewards import CompositeReward, RewardModel
-from aigc_rl.run import MetricsWriter, mark_complete
+from aigc_rl.run import MetricsWriter, atomic_write_json, mark_complete
 
 if TYPE_CHECKING:
     from trl import GRPOTrainer, RLOOTrainer
@@ -31,6 +31,7 @@ __all__ = [
     "MetricsLogger",
     "CheckpointMarker",
     "StopFlag",
+    "AdaptiveKLController",
 ]
 
 
@@ -51,8 +52,17 @@ def build_dataset(task: Any):
 
 
 def reward_funcs_for(reward: RewardModel) -> tuple[list[RewardModel], list[float] | None]:
-    """TRL ``reward_funcs`` and ``reward_weights`` for an aigc-rl reward (the same objects, not copies)."""
-    if isinstance(reward, CompositeReward) and all(v == "none" for v in reward.normalize.values()):
+    """TRL ``reward_funcs`` and ``reward_weights`` for an aigc-rl reward (the same objects, not copies).
+
+    A weighted-sum composite without normalisation goes to TRL as its components and weights (so TRL's
+    ``multi_objective_aggregation`` applies to them); any other reward (normalised, or composed as DARLING's
+    product) goes whole.
+    """
+    if (
+        isinstance(reward, CompositeReward)
+        and reward.composition == "sum"
+        and all(v == "none" for v in reward.normalize.values())
+    ):
         return [r for r, _ in reward.components], [w for _, w in reward.components]
     return [reward], None
 
@@ -114,6 +124,71 @@ class StopFlag(TrainerCallback):
         return control
 
 
+class AdaptiveKLController(TrainerCallback):
+    """Adaptive KL penalty (Ziegler et al. 2019, "Fine-Tuning Language Models from Human Preferences", 2.2):
+    after each logged step, ``beta <- beta * (1 + K * e * n)`` with ``e = clip(KL / KL_target - 1, -0.2, 0.2)``,
+    ``K = 0.1`` and ``n`` the optimiser steps since the last update, so that the KL to the reference (TRL's
+    logged ``kl``, nats per token) is steered toward ``target``.
+
+    TRL's GRPO and RLOO trainers read ``trainer.beta`` in every loss computation; the controller sets it. The
+    current beta is logged as ``beta`` in ``metrics.jsonl`` and saved in each checkpoint as
+    ``adaptive_kl.json``, from which ``--resume`` restores it.
+
+    Args:
+        trainer: The TRL trainer (its ``beta`` must start above 0: with 0 TRL loads no reference model).
+        target: Target KL, nats per token, > 0.
+        rate: ``K``, the proportional gain (Ziegler et al. use 0.1).
+
+    Raises:
+        ValueError: ``target`` or ``rate`` not positive, or the trainer's beta is 0.
+    """
+
+    STATE_FILE = "adaptive_kl.json"
+    CLIP = 0.2
+
+    def __init__(self, trainer: Any, target: float, rate: float = 0.1) -> None:
+        if not target > 0 or not rate > 0:
+            raise ValueError(f"adaptive KL needs target > 0 and rate > 0, got {target} and {rate}")
+        if not getattr(trainer, "beta", 0.0) > 0:
+            raise ValueError("adaptive KL needs the trainer's beta > 0 (beta 0 loads no reference model)")
+        self.trainer, self.target, self.rate = trainer, float(target), float(rate)
+        self.last_step = 0
+
+    def update(self, kl: float, n_steps: int = 1) -> float:
+        """Apply one update from the measured ``kl`` over ``n_steps`` optimiser steps; returns the new beta."""
+        err = min(max(kl / self.target - 1.0, -self.CLIP), self.CLIP)
+        self.trainer.beta = float(self.trainer.beta) * (1.0 + self.rate * err * max(1, n_steps))
+        return self.trainer.beta
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 (TrainerCallback API)
+        if not logs or "kl" not in logs or "train_runtime" in logs:
+            return
+        kl = logs["kl"]
+        if isinstance(kl, (int, float)) and kl == kl:  # not NaN
+            self.update(float(kl), int(state.global_step) - self.last_step)
+        self.last_step = int(state.global_step)
+        logs["beta"] = self.trainer.beta  # the beta of the coming steps
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: D401 (TrainerCallback API)
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ckpt.is_dir() and state.is_world_process_zero:
+            atomic_write_json(ckpt / self.STATE_FILE, {"beta": self.trainer.beta, "step": state.global_step})
+
+    def restore(self, checkpoint: str | Path | None) -> None:
+        """Take beta from a checkpoint's ``adaptive_kl.json`` (left as it is when the file is absent)."""
+        import json
+
+        if checkpoint is None:
+            return
+        f = Path(checkpoint) / self.STATE_FILE
+        if f.is_file():
+            data = json.loads(f.read_text(encoding="utf-8"))
+            beta = data.get("beta") if isinstance(data, dict) else None
+            if isinstance(beta, (int, float)) and beta > 0:
+                self.trainer.beta = float(beta)
+                self.last_step = int(data.get("step", 0))
+
+
 def build_trainer(
     cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path, use_cuda: bool, **trl_args: Any
 ) -> Any:
@@ -167,9 +242,15 @@ def build_trainer(
         # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
         gradient_checkpointing=False,
     )
+    from aigc_rl.config import GRPO_ONLY, TRL_FIELDS
+
+    for name in TRL_FIELDS:
+        if cfg.agent == "grpo" or name not in GRPO_ONLY:
+            common[name] = getattr(cfg, name)
     common.update(trl_args)
     funcs, weights = reward_funcs_for(task.reward)
     stop = StopFlag()
+    callbacks: list[Any] = [MetricsLogger(run_dir / "metrics.jsonl"), CheckpointMarker(), stop]
 
     def rest() -> dict[str, Any]:  # the arguments both trainers take, built after the config (as before)
         return dict(
@@ -178,7 +259,7 @@ def build_trainer(
             train_dataset=build_dataset(task),
             processing_class=tokenizer,
             peft_config=lora,
-            callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), CheckpointMarker(), stop],
+            callbacks=callbacks,
         )
 
     trainer: GRPOTrainer | RLOOTrainer
@@ -194,6 +275,12 @@ def build_trainer(
         raise ValueError(f"unknown TRL agent {cfg.agent!r}; available: grpo, rloo")
     # aigc-rl's own attribute on TRL's trainer object (documented above), which TRL's classes do not declare.
     trainer.stop_flag = stop  # type: ignore[union-attr]
+    if cfg.kl_target is not None:
+        # Before the metrics logger (which then logs the new beta) and the checkpoint marker (so that a
+        # checkpoint is marked complete only once adaptive_kl.json is in it).
+        handler = trainer.callback_handler
+        at = next(i for i, c in enumerate(handler.callbacks) if isinstance(c, MetricsLogger))
+        handler.callbacks.insert(at, AdaptiveKLController(trainer, cfg.kl_target))
     _epoch_seeded_sampler(trainer)
     return trainer
 
