@@ -220,3 +220,30 @@ def test_adaptive_kl_trains_logs_beta_and_resumes(tiny_model_dir, prompt_file, t
 def _resume_kw(cfg: TrainConfig) -> dict:
     keep = ("reward", "composition", "kl_target", "beta")
     return {**{k: getattr(cfg, k) for k in keep}, "resume": True}
+
+
+# ---- the hack-resistant rewards get what they need from the run ----------------------------------------------
+
+
+def test_completion_and_soft_overlong_get_the_models_eos_and_tokenizer(tiny_model_dir, prompt_file, tmp_path):
+    from transformers import AutoTokenizer
+
+    from aigc_rl.agents.trl.run import make_reward, make_text_task
+
+    cfg = _cfg(
+        tiny_model_dir, prompt_file, tmp_path / "r", reward="completion+soft-overlong", max_new_tokens=8
+    )
+    reward = make_reward(cfg)
+    (completion, _), (overlong, _) = reward.components
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert completion.eos_ids == {tok.eos_token_id}
+    # in training, TRL's completion_ids decide: an EOS inside the limit = finished
+    eos = tok.eos_token_id
+    assert completion(["a", "b"], ["p", "p"], completion_ids=[[5, eos], [5, 6, 7]]) == [1.0, 0.0]
+    # soft-overlong ramps over the last quarter of max_new_tokens (8 -> cache 2): 7 tokens -> -0.5
+    assert overlong(["x"], ["p"], completion_ids=[[5] * 7]) == [-0.5]
+    # in evaluation, the sampler's finished flags reach the completion reward through the task
+    task = make_text_task(cfg, tok, "eval", reward)
+    total, parts = task.score([0, 0], ["no stop here", "stopped."], group_ids=[0, 0], finished=[False, True])
+    assert parts["completion"] == [0.0, 1.0]
+    assert all(v is not None for v in parts["soft-overlong"])  # counted with the run's tokenizer
