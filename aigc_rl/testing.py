@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["tiny_lm", "save_tiny_lm"]
+__all__ = ["tiny_lm", "save_tiny_lm", "write_prompt_file", "tiny_train_config"]
 
 
 _TINY_CORPUS = (
@@ -102,3 +102,42 @@ def save_tiny_lm(directory: str | Path, **kwargs: Any) -> Path:
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
     return Path(directory)
+
+
+#: Ten short requests, the prompt set of the tiny training runs in the tests.
+TINY_PROMPTS = ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city", "song")
+
+
+def write_prompt_file(path: str | Path) -> Path:
+    """Write ten one-line requests (``{"prompt": ...}`` per line) to the ``.jsonl`` file ``path``."""
+    import json
+
+    p = Path(path)
+    p.write_text(
+        "".join(json.dumps({"prompt": f"write a short line about the {w}"}) + "\n" for w in TINY_PROMPTS)
+    )
+    return p
+
+
+def tiny_train_config(model_dir: str | Path, prompts: str | Path, out: str | Path, **overrides: Any) -> Any:
+    """A :class:`~aigc_rl.config.TrainConfig` for a seconds-long text run on a tiny model on the CPU: 2 steps of
+    2 prompts x 2 completions of 6 tokens, a checkpoint every step, 2 x 2 evaluation samples; ``overrides``
+    replace any field (the reward defaults to ``fluency:0.1,distinct-2:1.0``)."""
+    from aigc_rl.config import TrainConfig
+
+    args: dict[str, Any] = dict(
+        model=str(model_dir),
+        prompts=str(prompts),
+        reward="fluency:0.1,distinct-2:1.0",
+        max_steps=2,
+        num_generations=2,
+        prompts_per_step=2,
+        max_new_tokens=6,
+        save_steps=1,
+        eval_prompts=2,
+        eval_samples=2,
+        device="cpu",
+        output_dir=str(out),
+    )
+    args.update(overrides)
+    return TrainConfig(**args)

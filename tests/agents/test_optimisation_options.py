@@ -14,8 +14,10 @@ from aigc_rl.cli import main as cli_main
 from aigc_rl.config import ConfigError, TrainConfig
 from aigc_rl.rewards import make
 from aigc_rl.rewards.composite import CompositeReward
-from aigc_rl.testing import save_tiny_lm
+from aigc_rl.testing import save_tiny_lm, tiny_train_config, write_prompt_file
 from aigc_rl.train import run_train
+
+REWARD = "fluency:0.1,distinct-2:1.0"
 
 
 @pytest.fixture(scope="module")
@@ -25,29 +27,11 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prompt_file(tmp_path_factory):
-    p = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    words = ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city", "song")
-    p.write_text("".join(json.dumps({"prompt": f"write a line about the {w}"}) + "\n" for w in words))
-    return p
+    return write_prompt_file(tmp_path_factory.mktemp("prompts") / "p.jsonl")
 
 
 def _cfg(model_dir, prompts, out, **kw):
-    args = dict(
-        model=str(model_dir),
-        prompts=str(prompts),
-        reward="fluency:0.1,distinct-2:1.0",
-        max_steps=2,
-        num_generations=2,
-        prompts_per_step=2,
-        max_new_tokens=6,
-        save_steps=1,
-        eval_prompts=2,
-        eval_samples=2,
-        device="cpu",
-        output_dir=str(out),
-    )
-    args.update(kw)
-    return TrainConfig(**args)
+    return tiny_train_config(model_dir, prompts, out, **{"reward": REWARD, **kw})
 
 
 # ---- config fields reach TRL's GRPOConfig ------------------------------------------------------------------

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from aigc_rl.cli import main as cli_main
 from aigc_rl.config import TrainConfig
 from aigc_rl.evaluation import evaluate_run
-from aigc_rl.testing import save_tiny_lm
+from aigc_rl.testing import save_tiny_lm, tiny_train_config, write_prompt_file
 from aigc_rl.train import RunDirError, run_train
 
 REWARD = "fluency:0.1,distinct-2:1.0"
@@ -29,32 +29,11 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prompt_file(tmp_path_factory):
-    p = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    rows = [
-        {"prompt": f"write a short line about the {w}"}
-        for w in ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city", "song")
-    ]
-    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return p
+    return write_prompt_file(tmp_path_factory.mktemp("prompts") / "p.jsonl")
 
 
 def _cfg(model_dir, prompts, out, **kw):
-    args = dict(
-        model=str(model_dir),
-        prompts=str(prompts),
-        reward=REWARD,
-        max_steps=2,
-        num_generations=2,
-        prompts_per_step=2,
-        max_new_tokens=6,
-        save_steps=1,
-        eval_prompts=2,
-        eval_samples=2,
-        device="cpu",
-        output_dir=str(out),
-    )
-    args.update(kw)
-    return TrainConfig(**args)
+    return tiny_train_config(model_dir, prompts, out, **{"reward": REWARD, **kw})
 
 
 @pytest.mark.parametrize("agent", ["grpo", "rloo"])
