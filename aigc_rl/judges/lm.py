@@ -429,8 +429,8 @@ class GemmaRelevance(Judge):
     Cost: one extra forward pass over the completion (with a log-softmax over the 262,144-token vocabulary at
     each kept token) beside the conditional pass, which is free when ``gemma-fluency`` ran first in the process
     (``aigc-rl eval`` runs judges in name order). Measured with ``benchmarks/bench_judge_cost.py`` on one run's
-    480 eval completions (60 prompts x 4 samples x 2 policies), one thread, float32: 193 CPU seconds alone,
-    85 after ``gemma-fluency`` (which takes 119).
+    480 eval completions (60 prompts x 4 samples x 2 policies), one thread, float32: 201 CPU seconds alone,
+    80 after ``gemma-fluency`` (which takes 112 to 123), ``benchmarks/results/judge_cost.json``.
 
     Args:
         device: torch device; default CUDA when available, else CPU.
