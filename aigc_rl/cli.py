@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="held-out judges of text runs (never trained on): none | default (every judge whose dependencies "
         "are installed) | all | comma-separated names (copy-rate, completion, ead, gemma-fluency, gemma-judge, "
-        "mpnet-relevance, semantic-diversity)",
+        "gemma-relevance, mpnet-relevance, semantic-diversity)",
     )
     r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
     r.add_argument("runs", nargs="+", help="run directories")

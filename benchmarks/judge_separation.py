@@ -11,6 +11,12 @@ against each bad kind and against all bad ones, with scores oriented so that hig
 (a quality judge counts only at overall AUC >= 0.8). The diversity judges are also scored on groups
 (``diverse`` = a prompt's two good completions vs ``duplicate`` = one and a near-copy of it): AUC
 ``group:diverse_vs_duplicate``. AUC 0.5 = no separation, 1.0 = perfect, below 0.5 = inverted.
+
+``auc_halves`` gives the same AUCs on the *design* half of the prompts
+(:func:`aigc_rl.judges.calibration.design_prompt_ids`, seed 0: where a judge's design choices are made) and on
+the other, *held-out* half (where they are checked). Judges run in one process in the order given, so
+``gemma-relevance`` after ``gemma-fluency`` reuses its conditional pass and its ``seconds`` count only its own
+second pass.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import time
 from sklearn.metrics import roc_auc_score
 
 from aigc_rl.judges import get_judge
-from aigc_rl.judges.calibration import BAD_KINDS, build_diversity_groups, load_calibration
+from aigc_rl.judges.calibration import BAD_KINDS, build_diversity_groups, design_prompt_ids, load_calibration
 
 ALL = [
     "gemma-fluency",
     "gemma-judge",
+    "gemma-relevance",
     "mpnet-relevance",
     "copy-rate",
     "completion",
@@ -41,6 +48,15 @@ def _auc(good: list[float], bad: list[float]) -> float:
     return float(roc_auc_score([1] * len(good) + [0] * len(bad), good + bad))
 
 
+def _aucs(oriented: list[float], rows: list[dict], keep: set[str] | None = None) -> dict[str, float]:
+    """AUC of good vs each bad kind and vs all bad rows, over the rows of the prompts in ``keep`` (all if None)."""
+    sel = [(s, r) for s, r in zip(oriented, rows, strict=True) if keep is None or r["prompt_id"] in keep]
+    good = [s for s, r in sel if r["kind"] == "good"]
+    auc = {k: _auc(good, [s for s, r in sel if r["kind"] == k]) for k in BAD_KINDS}
+    auc["overall"] = _auc(good, [s for s, r in sel if r["label"] == "bad"])
+    return auc
+
+
 def separation(name: str, rows: list[dict], groups: list[dict]) -> dict:
     kwargs = {"per_sample": True} if name == "ead" else {}
     judge = get_judge(name, **kwargs)
@@ -51,17 +67,24 @@ def separation(name: str, rows: list[dict], groups: list[dict]) -> dict:
     scores = judge([r["completion"] for r in rows], prompts, groups=list(range(len(rows))))
     seconds = time.perf_counter() - t0
     oriented = [sign * s for s in scores]
-    good = [s for s, r in zip(oriented, rows, strict=True) if r["kind"] == "good"]
-    auc = {
-        k: _auc(good, [s for s, r in zip(oriented, rows, strict=True) if r["kind"] == k]) for k in BAD_KINDS
+    auc = _aucs(oriented, rows)
+    design = design_prompt_ids()
+    halves = {
+        "design": _aucs(oriented, rows, design),
+        "heldout": _aucs(oriented, rows, {r["prompt_id"] for r in rows} - design),
     }
-    auc["overall"] = _auc(good, [s for s, r in zip(oriented, rows, strict=True) if r["label"] == "bad"])
     means = {
         k: sum(s for s, r in zip(scores, rows, strict=True) if r["kind"] == k)
         / sum(r["kind"] == k for r in rows)
         for k in ("good", *BAD_KINDS)
     }
-    out = {**judge.describe(), "auc": auc, "mean": means, "seconds": round(seconds, 2)}
+    out = {
+        **judge.describe(),
+        "auc": auc,
+        "auc_halves": halves,
+        "mean": means,
+        "seconds": round(seconds, 2),
+    }
     if judge.kind == "diversity":
         gjudge = get_judge(name)
         comps = [c for g in groups for c in g["completions"]]

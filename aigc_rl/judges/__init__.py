@@ -6,6 +6,7 @@ Judges (``get_judge(name)``; each ``judge(completions, prompts, **kw) -> list[fl
 | --- | --- | --- | --- |
 | ``gemma-fluency`` | NLL/token of completion + EOS given the prompt, Gemma 3 270M | lower | ``judges`` extra |
 | ``gemma-judge`` | few-shot LM judge, P(Yes), Gemma 3 270M | higher | ``judges`` extra |
+| ``gemma-relevance`` | PMI(completion; prompt) without prompt 3-grams + log p(EOS), Gemma 3 270M | higher | ``judges`` extra |
 | ``mpnet-relevance`` | cosine(prompt, completion minus prompt 3-grams), all-mpnet-base-v2 | higher | ``judges`` extra |
 | ``copy-rate`` | share of the completion's word 3-grams found in the prompt | lower | — |
 | ``completion`` | ended with EOS inside the limit (``finished=``) or like a sentence | higher | — |

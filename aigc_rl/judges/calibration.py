@@ -19,6 +19,7 @@ For the diversity judges each prompt also yields two groups: ``diverse`` = its t
 from __future__ import annotations
 
 import json
+import random
 import re
 from importlib import resources
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "build_calibration",
     "build_diversity_groups",
     "load_calibration",
+    "design_prompt_ids",
 ]
 
 BAD_KINDS = ("empty", "off_topic", "copy", "repeated", "cutoff")
@@ -159,3 +161,23 @@ def load_calibration() -> list[dict[str, Any]]:
     """The stored ``calibration.jsonl`` (what :func:`build_calibration` wrote), in file order."""
     text = _data("calibration.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def design_prompt_ids(seed: int = 0) -> set[str]:
+    """The *design* half of the calibration prompts: 7 of the 14 prompts of each task, drawn with ``seed``.
+
+    Make a judge's design choices on the rows of these prompts only and report its AUC on the other half
+    (the *held-out* half) and on the whole set: a split by prompt, so the held-out half shares no prompt (and
+    no good completion) with the design half. The off-topic rows of a held-out prompt borrow a good completion
+    of another prompt, which can be a design prompt's.
+
+    Returns:
+        21 prompt ids (``content-0003``, ...); with ``seed=0`` the split the Gemma judges were designed on.
+    """
+    ids = sorted({g["id"] for g in load_good()})
+    out: set[str] = set()
+    for task in ("content", "support", "education"):
+        of_task = [i for i in ids if i.startswith(task + "-")]
+        random.Random(seed).shuffle(of_task)
+        out |= set(of_task[: len(of_task) // 2])
+    return out

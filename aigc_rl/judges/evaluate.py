@@ -35,6 +35,7 @@ JUDGE_CHOICES = ("none", "default", "all")
 _NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "gemma-fluency": (("transformers", "gguf", "accelerate"), "gemma"),
     "gemma-judge": (("transformers", "gguf", "accelerate"), "gemma"),
+    "gemma-relevance": (("transformers", "gguf", "accelerate"), "gemma"),
     "mpnet-relevance": (("sentence_transformers",), "mpnet"),
     "semantic-diversity": (("sentence_transformers",), "mpnet"),
 }

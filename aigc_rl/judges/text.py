@@ -15,6 +15,7 @@ __all__ = [
     "ngrams",
     "copy_rate",
     "strip_prompt_ngrams",
+    "copied_spans",
     "ends_sentence",
     "expected_distinct",
     "ead",
@@ -80,6 +81,43 @@ def strip_prompt_ngrams(completion: str, prompt: str, n: int = 3) -> str:
             for j in range(i, i + n):
                 drop[j] = True
     return " ".join(w for w, d in zip(c, drop, strict=True) if not d)
+
+
+_WORD_ANY_CASE = re.compile(r"[a-z0-9']+", re.IGNORECASE)
+
+
+def copied_spans(completion: str, prompt: str, n: int = 3) -> list[tuple[int, int]]:
+    """Character ranges of ``completion`` that restate the prompt: its word ``n``-grams shared with the prompt.
+
+    The span-level twin of :func:`strip_prompt_ngrams` (same words, same ``n``-gram rule), for judges that work
+    on model tokens rather than words: a token that overlaps a returned range is part of a copy. Each shared
+    ``n``-gram covers from the first character of its first word to the last character of its last word, plus
+    the punctuation right after it (``"sale."``, ``"jacket:"``); ranges separated only by spaces or punctuation
+    are merged, so the quotes and commas inside a restated request belong to the copy too.
+
+    Args:
+        completion: Generated text (offsets refer to this exact string).
+        prompt: The request.
+        n: Word n-gram order, default 3.
+
+    Returns:
+        Sorted, disjoint ``(start, end)`` character ranges (end exclusive); ``[]`` when nothing is copied.
+    """
+    found = list(_WORD_ANY_CASE.finditer(completion))
+    grams = ngrams([m.group().lower() for m in found], n)
+    source = set(ngrams(words(prompt), n))
+    out: list[tuple[int, int]] = []
+    for i, g in enumerate(grams):
+        if g not in source:
+            continue
+        start, end = found[i].start(), found[i + n - 1].end()
+        while end < len(completion) and not completion[end].isalnum() and not completion[end].isspace():
+            end += 1
+        if out and not any(ch.isalnum() for ch in completion[out[-1][1] : start]):
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def ends_sentence(text: str) -> bool:

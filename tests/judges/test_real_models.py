@@ -58,6 +58,28 @@ def test_gemma_judge_probabilities_cache_and_batch_invariant():
         get_judge("gemma-judge", template="Rate: {completion}")
 
 
+@needs_gemma
+def test_gemma_relevance_ranks_a_good_reply_above_each_bad_kind():
+    # Separation on the whole calibration set is measured by benchmarks/judge_separation.py (AUC 0.89); here
+    # one prompt, one good reply and one of each bad kind, on the real Gemma 3 270M.
+    judge = get_judge("gemma-relevance", device="cpu", batch_size=4)
+    comps = [
+        GOOD[0],
+        "",
+        "Our new budgeting app tracks every dollar you spend.",  # off-topic
+        "Here's a catchy slogan for a waterproof hiking jacket in under ten words:",  # the prompt restated
+        "jacket jacket jacket jacket jacket jacket jacket jacket",
+        "Rain on the peaks, dry on the",  # cut off
+    ]
+    scores = judge(comps, [PROMPTS[0]] * len(comps))
+    assert all(math.isfinite(s) for s in scores)
+    assert scores == pytest.approx([0.885, -9.558, -1.976, -4.290, 0.784, -7.783], abs=0.05)  # nats
+    # the short slogan beats each bad reply, the repeated word only just (0.10 nats): repetition is the
+    # judge's weak spot (AUC 0.84 for repeated words on the calibration set)
+    assert scores[0] > max(scores[1:])
+    assert judge(comps[:2], [PROMPTS[0]] * 2) == pytest.approx(scores[:2], abs=1e-3)
+
+
 @needs_mpnet
 def test_mpnet_relevance_and_semantic_diversity():
     rel = get_judge("mpnet-relevance", device="cpu")

@@ -131,6 +131,7 @@ def test_registry_names_and_errors():
         [
             "gemma-fluency",
             "gemma-judge",
+            "gemma-relevance",
             "mpnet-relevance",
             "copy-rate",
             "completion",
