@@ -165,6 +165,41 @@ def _fmt(d: dict[str, Any] | None) -> str:
     return f"{d['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+#: Held-out quality judges checked for a significant gain: the model-based ones, independent of every training
+#: reward (``completion`` is not: configurations B-D train on the same measure). Whether each counts (AUC >= 0.8
+#: on the calibration set) is in benchmarks/results/judge_separation.json.
+COUNTING_QUALITY = ("judge: mpnet-relevance", "judge: gemma-judge")
+
+
+def criteria(r: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """Issue 11's "done when" checks of one configuration, tuned against base: ``(check, passed, numbers)``;
+    ``passed`` is ``None`` where a metric is missing."""
+    b, t = r.get("base", {}), r.get("tuned", {})
+
+    def pair(k: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        return (b[k], t[k]) if k in b and k in t else None
+
+    out: list[tuple[str, bool | None, str]] = []
+    for k in COUNTING_QUALITY:
+        p = pair(k)
+        ok = None if p is None else p[1]["ci95"][0] > p[0]["ci95"][1]
+        out.append((f"{k} improves, CIs apart", ok, "" if p is None else f"{_fmt(p[0])} -> {_fmt(p[1])}"))
+    rules = [
+        ("judge: gemma-fluency", "fluency no worse (tuned mean >= base mean)", lambda x, y: y >= x),
+        ("judge: copy-rate", "copy rate <= base + 0.05", lambda x, y: y <= x + 0.05),
+        ("judge: completion", "completion rate >= base", lambda x, y: y >= x),
+        ("judge: ead", "EAD >= 0.9 x base", lambda x, y: y >= 0.9 * x),
+        ("judge: semantic-diversity", "semantic diversity >= 0.9 x base", lambda x, y: y >= 0.9 * x),
+        ("length (words)", "length within +-30% of base", lambda x, y: abs(y - x) <= 0.3 * abs(x)),
+        ("training reward", "training reward rises", lambda x, y: y > x),
+    ]
+    for k, what, rule in rules:
+        p = pair(k)
+        ok = None if p is None else bool(rule(p[0]["mean"], p[1]["mean"]))
+        out.append((what, ok, "" if p is None else f"{_fmt(p[0])} -> {_fmt(p[1])}"))
+    return out
+
+
 def markdown(res: dict[str, Any]) -> str:
     names = list(res)
     metrics = sorted(
@@ -184,6 +219,13 @@ def markdown(res: dict[str, Any]) -> str:
     for n in names:
         b, t = res[n].get("base", {}).get("training reward"), res[n].get("tuned", {}).get("training reward")
         lines.append(f"- {n}: {_fmt(b)} → {_fmt(t)}")
+    lines += ["", "Issue 11's checks, tuned vs base:", ""]
+    lines.append("| check | " + " | ".join(names) + " |")
+    lines.append("| --- |" + " --- |" * len(names))
+    checks = {n: criteria(res[n]) for n in names}
+    for i, (what, _, _) in enumerate(checks[names[0]]):
+        marks = [{True: "yes", False: "**no**", None: "–"}[checks[n][i][1]] for n in names]
+        lines.append(f"| {what} | " + " | ".join(marks) + " |")
     return "\n".join(lines) + "\n"
 
 
