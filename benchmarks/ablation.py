@@ -69,6 +69,15 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
             "0.05",
         ],
     ),
+    "E": (
+        "aggregation variant: B with each component normalised in its group before the weighted sum",
+        [
+            "--reward",
+            "no-copy-relevance:1+completion:0.5+fluency:0.1+distinct-2:0.5",
+            "--multi-objective-aggregation",
+            "normalize_then_sum",
+        ],
+    ),
 }
 
 #: Held-out judges where lower is better (the others: higher is better).
