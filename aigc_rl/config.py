@@ -17,6 +17,7 @@ __all__ = [
     "TrainConfig",
     "ConfigError",
     "TEXT_AGENTS",
+    "DEFAULT_TEXT_REWARD",
     "IMAGE_AGENTS",
     "TEXT_ENVS",
     "IMAGE_ENVS",
@@ -31,6 +32,9 @@ TEXT_AGENTS = ("grpo", "rloo")
 IMAGE_AGENTS = ("ppo", "sac", "a2c")
 TEXT_ENVS = ("aigc_rl/TextCompletion-v0",)
 TEXT_MAX_STEPS = 40
+#: The text default reward, picked by the ablation of issue 11 (docs/optimisation.md): relevance that does not
+#: pay for restating the prompt, the completion reward, a little fluency, times embedding diversity (DARLING).
+DEFAULT_TEXT_REWARD = "no-copy-relevance:1+completion:0.5+fluency:0.05+embedding-diversity:1"
 IMAGE_MAX_STEPS = 20_000
 IMAGE_ENVS = ("aigc_rl/LatentImage-v0",)
 
@@ -149,7 +153,8 @@ class TrainConfig:
     task: str = field(default="content", metadata={"help": "shipped prompt set: content, support, education"})
     prompts: str | None = field(default=None, metadata={"help": "your own prompt file (.jsonl/.csv/.txt)"})
     reward: str = field(
-        default="quality+creativity", metadata={"help": "reward spec, e.g. relevance:1,distinct-2:0.5"}
+        default=DEFAULT_TEXT_REWARD,
+        metadata={"help": "reward spec, e.g. quality+creativity or relevance:1,distinct-2:0.5"},
     )
     normalize: str = field(
         default="none", metadata={"help": "per-component normalisation: none, batch, group"}
@@ -185,11 +190,11 @@ class TrainConfig:
             "reference, in nats/token (e.g. 0.05); unset = fixed beta"
         },
     )
-    composition: str = field(
-        default="sum",
+    composition: str | None = field(
+        default=None,
         metadata={
             "help": "how reward components combine: sum (weighted sum) or darling (quality x diversity, "
-            "DARLING, arXiv:2509.02534)"
+            "DARLING, arXiv:2509.02534); unset: darling for the default reward, sum for any other"
         },
     )
     loss_type: str = field(
@@ -260,6 +265,9 @@ class TrainConfig:
             self.agent = "sac" if self.kind == "image" else "grpo"
         if self.max_steps is None:
             self.max_steps = IMAGE_MAX_STEPS if self.kind == "image" else TEXT_MAX_STEPS
+        if self.composition is None:
+            darling = self.kind == "text" and self.reward == DEFAULT_TEXT_REWARD
+            self.composition = "darling" if darling else "sum"
         self.validate()
 
     def validate(self) -> None:
@@ -354,6 +362,17 @@ class TrainConfig:
                 parse_spec(self.reward)
         except ValueError as e:
             raise ConfigError(f"{e} (--reward)") from None
+        if self.composition == "darling" and self.kind == "text":
+            from aigc_rl.rewards.registry import names, reward_info
+
+            pairs = parse_spec(self.reward)
+            kinds = [reward_info(n).kind if n in names() else None for n, _ in pairs]
+            if "creativity" not in kinds or all(k == "creativity" for k in kinds):
+                raise ConfigError(
+                    f"--composition darling multiplies quality by diversity: --reward {self.reward!r} needs at "
+                    "least one creativity component (e.g. embedding-diversity) and one quality component; add "
+                    "them or use --composition sum"
+                )
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:

@@ -81,7 +81,7 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
 }
 
 #: Held-out judges where lower is better (the others: higher is better).
-LOWER_IS_BETTER = {"copy-rate"}
+LOWER_IS_BETTER = {"copy-rate", "gemma-fluency"}
 
 
 def _run_one(out: Path, name: str, seed: int, threads: int) -> str:
@@ -177,7 +177,7 @@ def _fmt(d: dict[str, Any] | None) -> str:
 #: Held-out quality judges checked for a significant gain: the model-based ones, independent of every training
 #: reward (``completion`` is not: configurations B-D train on the same measure). Whether each counts (AUC >= 0.8
 #: on the calibration set) is in benchmarks/results/judge_separation.json.
-COUNTING_QUALITY = ("judge: mpnet-relevance", "judge: gemma-judge")
+COUNTING_QUALITY = ("judge: mpnet-relevance", "judge: gemma-relevance")
 
 
 def criteria(r: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
@@ -194,7 +194,11 @@ def criteria(r: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         ok = None if p is None else p[1]["ci95"][0] > p[0]["ci95"][1]
         out.append((f"{k} improves, CIs apart", ok, "" if p is None else f"{_fmt(p[0])} -> {_fmt(p[1])}"))
     rules = [
-        ("judge: gemma-fluency", "fluency no worse (tuned mean >= base mean)", lambda x, y: y >= x),
+        (
+            "judge: gemma-fluency",
+            "fluency no worse (Gemma NLL, tuned mean <= base mean)",
+            lambda x, y: y <= x,
+        ),
         ("judge: copy-rate", "copy rate <= base + 0.05", lambda x, y: y <= x + 0.05),
         ("judge: completion", "completion rate >= base", lambda x, y: y >= x),
         ("judge: ead", "EAD >= 0.9 x base", lambda x, y: y >= 0.9 * x),
