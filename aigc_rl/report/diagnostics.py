@@ -523,7 +523,7 @@ def _check_cutoff(run: RunData, th: Thresholds) -> Finding:
         f"{_share(tail)} of the completions hit the token limit in the last {k} logged step(s) of training, "
         f"against {_share(head)} in the first {k}"
     )
-    rose = rise > th.completion_drop and sep is not False
+    rose = rise > th.completion_drop and sep is True
     all_cut = tail >= th.cutoff_share
     if rose or all_cut:
         what = (
@@ -535,7 +535,13 @@ def _check_cutoff(run: RunData, th: Thresholds) -> Finding:
             "reward, or raise max_new_tokens."
         )
         return Finding("cut-off", title, "warning", msg, values)
-    note = "; the rise is within the 95% intervals' overlap" if rise > th.completion_drop else ""
+    note = ""
+    if rise > th.completion_drop:
+        note = (
+            "; the rise is within the 95% intervals' overlap"
+            if sep is False
+            else "; without prompts_per_step and num_generations in config.yaml the rise cannot be told from noise"
+        )
     msg = (
         f"{numbers[0].upper()}{numbers[1:]}{note}; flagged at a rise above {th.completion_drop * 100:.0f} points "
         f"or at {_share(th.cutoff_share)} or more."
@@ -669,7 +675,11 @@ def _check_reward_vs_judges(run: RunData, th: Thresholds) -> Finding:
         return Finding(
             "reward-vs-judges", title, "skipped", "No total reward for both policies in eval.json."
         )
-    shared = [j for j in run.judges.get("base", {}) if j in run.judges.get("tuned", {})]
+    shared = [
+        j
+        for j in run.judges.get("base", {})
+        if _judge(run, "base", j) is not None and _judge(run, "tuned", j) is not None
+    ]
     meta = _judge_meta(shared)
     quality = [j for j in shared if meta[j][0] == "quality" and meta[j][1] in ("higher", "lower")]
     if not quality:
@@ -692,8 +702,6 @@ def _check_reward_vs_judges(run: RunData, th: Thresholds) -> Finding:
     fell: list[str] = []
     for j in quality:
         b, t = run.judges["base"][j], run.judges["tuned"][j]
-        if b.get("mean") is None or t.get("mean") is None:
-            continue
         better_high = meta[j][1] == "higher"
         worse = _apart(b, t) if better_high else _apart(t, b)
         values["judges"][j] = {
