@@ -49,8 +49,10 @@ class Thresholds:
     cutoff_share: Share of completions cut off at the limit that is flagged whatever the base does (0.9: a
         tuned completion rate of 0.1 or less, or a final training clipped ratio of 0.9 or more).
     entropy_floor: Policy entropy at the end of training below this fraction of its start is a collapse.
-    negative_kl_step: A logged KL below ``-negative_kl_step`` on any step is flagged (nats/token).
-    negative_kl_mean: A final (tail-mean) KL below ``-negative_kl_mean`` is flagged (nats/token).
+    negative_kl_step: A logged KL below ``-negative_kl_step`` on any step is flagged (nats/token; GRPO's
+        k3 estimate). RLOO logs the k1 estimate, which one step may push below zero by chance: there only a
+        final mean below ``-negative_kl_step`` is flagged.
+    negative_kl_mean: A final (tail-mean) GRPO KL below ``-negative_kl_mean`` is flagged (nats/token).
     """
 
     length_drift: float = 0.30
