@@ -72,11 +72,16 @@ def component_keys(metrics: list[dict[str, Any]]) -> dict[str, tuple[str, str | 
 
 
 def training_series(run: RunData) -> list[dict[str, Any]]:
-    """The curves of one run's training: reward, each component, KL, completion length.
+    """The curves of one run's training: reward, each component, KL, completion length, policy entropy and
+    completion rate.
+
+    The completion rate is ``1 - completions/clipped_ratio`` (TRL logs the share of completions that hit
+    ``max_completion_length``), i.e. the share that ended inside the token limit; ``entropy`` is TRL's mean
+    token entropy of the policy (nats).
 
     Returns:
         A list of panels ``{"title", "key", "x": [...], "y": [...], "std": [...] | None, "ylabel"}``, only
-        those with at least one finite value.
+        those with at least one finite value; ``key`` is the metrics.jsonl key the panel is read from.
     """
     comps = component_keys(run.metrics)
     wanted: list[tuple[str, str, str | None, str]] = [("reward (total)", "reward", "reward_std", "reward")]
@@ -84,6 +89,8 @@ def training_series(run: RunData) -> list[dict[str, Any]]:
     wanted += [
         ("KL to reference", "kl", None, "nats/token"),
         ("completion length", "completions/mean_length", None, "tokens"),
+        ("policy entropy", "entropy", None, "nats/token"),
+        ("completion rate (ended inside the limit)", "completions/clipped_ratio", None, "share"),
     ]
     panels = []
     for title, key, std_key, ylabel in wanted:
@@ -92,6 +99,8 @@ def training_series(run: RunData) -> list[dict[str, Any]]:
             y = _num(row.get(key))
             if y is None:
                 continue
+            if key == "completions/clipped_ratio":
+                y = 1.0 - y
             xs.append(_step(row, i))
             ys.append(y)
             ss.append(_num(row.get(std_key)) if std_key else None)
@@ -129,6 +138,10 @@ def training_figure(run: RunData, kl_budget: float | None = None) -> bytes | Non
         if p["key"] == "kl" and kl_budget is not None:
             ax.axhline(kl_budget, color="#c0392b", ls="--", lw=1.1, label=f"KL budget {kl_budget:g}")
             ax.legend(fontsize=8, loc="upper left")
+        if (
+            p["key"] == "completions/clipped_ratio"
+        ):  # a share: the whole [0, 1] scale, so 0.9 does not look high
+            ax.set_ylim(-0.05, 1.05)
         ax.set_title(p["title"], fontsize=10)
         ax.set_xlabel("step", fontsize=9)
         ax.set_ylabel(p["ylabel"], fontsize=9)

@@ -377,7 +377,12 @@ def render_report(
             cmp["figures"]["pareto"] = fig.filename
         with_metrics = [r for r in kruns if r.metrics]
         if len(with_metrics) > 1:
-            keys = [("KL to reference", "kl"), ("completion length (tokens)", "completions/mean_length")]
+            keys = [
+                ("KL to reference", "kl"),
+                ("completion length (tokens)", "completions/mean_length"),
+                ("policy entropy (nats/token)", "entropy"),
+                ("share cut off at the length limit", "completions/clipped_ratio"),
+            ]
             for m in cmp["shared"]:
                 keys.append((f"reward component: {m}", f"rewards/{m}/mean"))
             if cmp["reward_comparable"]:
@@ -419,7 +424,11 @@ def render_report(
     th_dict = {k: getattr(th, k) for k in th.__dataclass_fields__}
     thresholds_text = (
         f"length drift ±{th.length_drift * 100:.0f}%, repetition +{th.repetition_rise * 100:.0f} points, "
-        f"diversity −{th.diversity_drop * 100:.0f}%, quality −{th.quality_drop * 100:.0f}%, KL budget per run"
+        f"diversity −{th.diversity_drop * 100:.0f}%, quality −{th.quality_drop * 100:.0f}%, KL budget per run, "
+        f"prompt copy +{th.copy_rise * 100:.0f} points, completion rate −{th.completion_drop * 100:.0f} points "
+        f"(or {th.cutoff_share * 100:.0f}% cut off), entropy below {th.entropy_floor * 100:.0f}% of its start, "
+        f"KL below −{th.negative_kl_step:g} on a step or −{th.negative_kl_mean:g} at the end, held-out quality "
+        "judges worse with 95% intervals apart"
     )
     report: dict[str, Any] = {
         "schema": "aigc-rl-report/1",

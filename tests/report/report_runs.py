@@ -46,7 +46,12 @@ def text_metrics(
     len1: float,
     r0: float,
     r1: float,
+    entropy: tuple[float, float] = (2.1, 1.5),
+    clipped: tuple[float, float] | None = None,
+    kl_dip: float | None = None,
 ) -> list[dict]:
+    """Smooth TRL-like curves; ``entropy`` and ``clipped`` (completions/clipped_ratio) go linearly from the
+    first to the second value; ``kl_dip`` replaces the KL of the second row (a negative KL)."""
     rows = []
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -60,8 +65,12 @@ def text_metrics(
             "kl": kl_end * t**1.5,
             "completions/mean_length": len0 + (len1 - len0) * ease,
             "learning_rate": 1e-5 * (1 - t),
-            "entropy": 2.1 - 0.6 * t,
+            "entropy": entropy[0] + (entropy[1] - entropy[0]) * t,
         }
+        if clipped is not None:
+            row["completions/clipped_ratio"] = clipped[0] + (clipped[1] - clipped[0]) * t
+        if kl_dip is not None and i == 1:
+            row["kl"] = kl_dip
         for c, (a, b) in comps.items():
             row[f"rewards/{c}/mean"] = a + (b - a) * ease
             row[f"rewards/{c}/std"] = 0.05
@@ -93,6 +102,9 @@ def make_hacked_text_run(d: Path) -> Path:
             len1=42,
             r0=0.51,
             r1=0.66,
+            entropy=(3.4, 1.1),
+            clipped=(0.4, 1.0),
+            kl_dip=-0.04,
         ),
     )
     ev = {
@@ -118,6 +130,22 @@ def make_hacked_text_run(d: Path) -> Path:
                 "length": _ci(36.5, 2.0),
                 "repetition": _ci(0.14, 0.02),
                 "distinct-2-corpus": _ci(0.31, 0.02),
+            },
+        },
+        "judges": {
+            "base": {
+                "copy-rate": _ci(0.02, 0.01),
+                "completion": _ci(0.62, 0.07),
+                "gemma-judge": _ci(0.46, 0.03),
+                "gemma-fluency": _ci(3.10, 0.10),
+                "mpnet-relevance": _ci(0.35, 0.02),
+            },
+            "tuned": {
+                "copy-rate": _ci(0.31, 0.03),
+                "completion": _ci(0.04, 0.03),
+                "gemma-judge": _ci(0.31, 0.03),
+                "gemma-fluency": _ci(3.45, 0.10),
+                "mpnet-relevance": _ci(0.47, 0.02),
             },
         },
     }
@@ -156,8 +184,9 @@ def make_hacked_text_run(d: Path) -> Path:
     return d
 
 
-def make_healthy_text_run(d: Path) -> Path:
-    """GRPO run with a different reward set (relevance + self-BLEU) that improves honestly."""
+def make_healthy_text_run(d: Path, judges: bool = False) -> Path:
+    """GRPO run with a different reward set (relevance + self-BLEU) that improves honestly; with ``judges``,
+    eval.json holds held-out judges that agree (no copying, completions finish, quality judges rise)."""
     d.mkdir(parents=True)
     write_config(
         d,
@@ -181,6 +210,7 @@ def make_healthy_text_run(d: Path) -> Path:
             len1=25,
             r0=0.29,
             r1=0.40,
+            clipped=(0.30, 0.32),
         ),
     )
     ev = {
@@ -207,6 +237,21 @@ def make_healthy_text_run(d: Path) -> Path:
             },
         },
     }
+    if judges:
+        ev["judges"] = {
+            "base": {
+                "copy-rate": _ci(0.02, 0.01),
+                "completion": _ci(0.62, 0.07),
+                "gemma-judge": _ci(0.46, 0.03),
+                "gemma-fluency": _ci(3.10, 0.10),
+            },
+            "tuned": {
+                "copy-rate": _ci(0.05, 0.02),
+                "completion": _ci(0.59, 0.07),
+                "gemma-judge": _ci(0.55, 0.03),
+                "gemma-fluency": _ci(3.02, 0.10),
+            },
+        }
     (d / "eval.json").write_text(json.dumps(ev), encoding="utf-8")
     samples = []
     for k, p in enumerate(PROMPTS):
@@ -324,7 +369,7 @@ def make_broken_run(d: Path) -> Path:
 def runs_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     make_hacked_text_run(root / "grpo-qc")
-    make_healthy_text_run(root / "grpo-rel")
+    make_healthy_text_run(root / "grpo-rel", judges=True)
     make_image_run(root / "ppo-digits")
     make_broken_run(root / "crashed")
     return root

@@ -254,7 +254,7 @@ def test_tables_images_and_structure(page, full_report):
     assert {f"run-{n}" for n in ("grpo-qc", "grpo-rel", "ppo-digits", "crashed")} <= set(probe["sectionIds"])
     assert "<script>alert('x')</script> Tuned answer" in probe["text"]
     assert "Missing files: eval.json, samples.jsonl" in probe["text"]
-    assert "5 signs of reward hacking flagged" in probe["text"]
+    assert "10 signs of reward hacking flagged" in probe["text"]
 
 
 def test_screenshot_is_not_blank(page):

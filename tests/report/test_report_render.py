@@ -97,7 +97,7 @@ def test_config_and_tables(full_report):
 
 
 def test_hacked_run_flags_every_check(full_report):
-    report, _ = full_report
+    report, out = full_report
     diags = {d["check"]: d for d in report["runs"][0]["diagnostics"]}
     assert {k: d["status"] for k, d in diags.items()} == {
         "length-drift": "warning",
@@ -105,6 +105,11 @@ def test_hacked_run_flags_every_check(full_report):
         "diversity-collapse": "warning",
         "kl-budget": "warning",
         "reward-vs-quality": "warning",
+        "prompt-copy": "warning",
+        "cut-off": "warning",
+        "entropy-collapse": "warning",
+        "negative-kl": "warning",
+        "reward-vs-judges": "warning",
     }
     assert diags["length-drift"]["values"]["relative_change"] == pytest.approx(36.5 / 22 - 1)
     assert "66% longer" in diags["length-drift"]["message"]
@@ -120,7 +125,26 @@ def test_hacked_run_flags_every_check(full_report):
         and diags["kl-budget"]["values"]["budget_source"] == "default"
     )
     assert "relevance fell 0.48 → 0.41" in diags["reward-vs-quality"]["message"]
-    assert len(report["findings"]) == 5 and {f["run"] for f in report["findings"]} == {"grpo-qc"}
+    assert (
+        "31% of a tuned completion's word 3-grams are found in the prompt, against 2.0%"
+        in (diags["prompt-copy"]["message"])
+    )
+    assert diags["cut-off"]["values"]["from"] == "evaluation"  # eval.json's judge wins over training
+    assert "4.0% of the tuned policy's completions end inside the token limit" in diags["cut-off"]["message"]
+    # entropy 3.4 -> 1.1 linearly over 30 rows; first and last 3 rows averaged
+    start, final = 3.4 - 2.3 * (1 / 29), 1.1 + 2.3 * (1 / 29)
+    assert diags["entropy-collapse"]["values"]["start"] == pytest.approx(start)
+    assert f"{start:.3g} → {final:.3g} nats per token" in diags["entropy-collapse"]["message"]
+    assert "lowest -0.04 at step 10" in diags["negative-kl"]["message"]
+    judges_msg = diags["reward-vs-judges"]["message"]
+    assert "gemma-judge fell 0.46 → 0.31" in judges_msg
+    assert "gemma-fluency rose (lower is better) 3.1 → 3.45" in judges_msg
+    assert "mpnet-relevance" not in judges_msg  # it rose: not named
+    assert len(report["findings"]) == 10 and {f["run"] for f in report["findings"]} == {"grpo-qc"}
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| Prompt copying | Warning | The tuned policy copies the prompt:" in md
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<tr class="warning"><th scope="row">Entropy collapse</th>' in html
 
 
 def test_healthy_run_passes_with_config_budget(full_report):
@@ -131,6 +155,10 @@ def test_healthy_run_passes_with_config_budget(full_report):
     assert diags["kl-budget"]["values"]["budget_source"] == "config.yaml kl_budget"
     # self-BLEU is minimised: lower self-BLEU is more diverse, so 0.35 -> 0.30 is no collapse
     assert diags["diversity-collapse"]["values"]["metrics"]["self-bleu"]["relative_change"] > 0
+    # held-out judges agree with the reward: copy +3 points (< 5), completion -3 points (< 5), judges better
+    assert diags["prompt-copy"]["values"]["rise"] == pytest.approx(0.03)
+    assert diags["cut-off"]["values"]["drop"] == pytest.approx(0.03)
+    assert diags["reward-vs-judges"]["values"]["judges"]["gemma-fluency"]["worse"] is False
 
 
 def test_broken_run_reports_what_is_missing(full_report):
@@ -146,6 +174,11 @@ def test_broken_run_reports_what_is_missing(full_report):
         "diversity-collapse": "skipped",
         "kl-budget": "ok",
         "reward-vs-quality": "skipped",
+        "prompt-copy": "skipped",
+        "cut-off": "skipped",
+        "entropy-collapse": "ok",
+        "negative-kl": "ok",
+        "reward-vs-judges": "skipped",
     }
     assert {"run": "crashed", "text": "missing eval.json, samples.jsonl"} in report["input_notes"]
     html = (out / "report.html").read_text(encoding="utf-8")
