@@ -265,6 +265,8 @@ class TrainConfig:
             self.agent = "sac" if self.kind == "image" else "grpo"
         if self.max_steps is None:
             self.max_steps = IMAGE_MAX_STEPS if self.kind == "image" else TEXT_MAX_STEPS
+        if self.kind == "image" and self.reward == DEFAULT_TEXT_REWARD:
+            self.reward = "quality+creativity"  # the image presets (IMAGE_DEFAULT_SPEC)
         if self.composition is None:
             darling = self.kind == "text" and self.reward == DEFAULT_TEXT_REWARD
             self.composition = "darling" if darling else "sum"

@@ -276,11 +276,11 @@ def train_text(cfg: TrainConfig) -> Path:
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
-    reward = make_reward(cfg)
     _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
     model_path = resolve_model(cfg.model)  # a missing model fails here
     check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
     check_model_limits(cfg, model_path)
+    reward = make_reward(cfg)  # after the model's files are checked: it may read the tokenizer
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
