@@ -211,7 +211,7 @@ def make_reward(cfg: TrainConfig) -> Any:
                 "tokenizer": tokenizer,
             }
     return make_composite(
-        cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs, composition=cfg.composition
+        cfg.reward, normalize=cfg.normalize, reward_kwargs=kwargs, composition=cfg.composition or "sum"
     )
 
 
