@@ -15,11 +15,10 @@ import torch
 
 from aigc_rl.agents.trl.run import generate_completions, sample_completions
 from aigc_rl.cli import main as cli_main
-from aigc_rl.config import TrainConfig
 from aigc_rl.errors import ConfigError
 from aigc_rl.evaluation import evaluate_run
 from aigc_rl.judges.evaluate import score_judges, select_judges
-from aigc_rl.testing import save_tiny_lm, tiny_lm
+from aigc_rl.testing import save_tiny_lm, tiny_lm, tiny_train_config, write_prompt_file
 from aigc_rl.train import run_train
 
 BEFORE = Path(__file__).parent / "data" / "tiny_eval_policies_before_judges.json"
@@ -30,25 +29,8 @@ WORDS = ("sun", "sea", "cat", "dog", "red bike", "tree", "moon", "rain", "city",
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("judged")
     save_tiny_lm(root / "model", seed=0)
-    prompts = root / "p.jsonl"
-    prompts.write_text(
-        "".join(json.dumps({"prompt": f"write a short line about the {w}"}) + "\n" for w in WORDS),
-        encoding="utf-8",
-    )
-    cfg = TrainConfig(
-        model=str(root / "model"),
-        prompts=str(prompts),
-        reward="fluency:0.1,distinct-2:1.0",
-        max_steps=2,
-        num_generations=2,
-        prompts_per_step=2,
-        max_new_tokens=6,
-        save_steps=1,
-        eval_prompts=3,
-        eval_samples=3,
-        device="cpu",
-        output_dir=str(root / "run"),
-    )
+    prompts = write_prompt_file(root / "p.jsonl")
+    cfg = tiny_train_config(root / "model", prompts, root / "run", eval_prompts=3, eval_samples=3)
     return run_train(cfg)
 
 

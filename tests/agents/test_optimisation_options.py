@@ -14,20 +14,10 @@ from aigc_rl.cli import main as cli_main
 from aigc_rl.config import ConfigError, TrainConfig
 from aigc_rl.rewards import make
 from aigc_rl.rewards.composite import CompositeReward
-from aigc_rl.testing import save_tiny_lm, tiny_train_config, write_prompt_file
+from aigc_rl.testing import tiny_train_config
 from aigc_rl.train import run_train
 
 REWARD = "fluency:0.1,distinct-2:1.0"
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    return save_tiny_lm(tmp_path_factory.mktemp("tiny-llama"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def prompt_file(tmp_path_factory):
-    return write_prompt_file(tmp_path_factory.mktemp("prompts") / "p.jsonl")
 
 
 def _cfg(model_dir, prompts, out, **kw):
