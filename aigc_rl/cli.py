@@ -150,6 +150,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         overwrite=args.overwrite,
+        lr=args.lr,
+        init=args.init,
+        classes=args.classes,
     )
     print(f"aigc-rl pretrain: wrote {out}")
     return 0
@@ -203,10 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge = the held-out evaluation classifier",
     )
     pt.add_argument(
-        "--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files"
+        "--data",
+        default="digits",
+        help="'digits' (scikit-learn), a directory with MNIST IDX files, or FILE.npz (array 'images' of "
+        "(N, H, W) or (N, H*W), floats in [0, 1] or uint8; optional 'labels' 0..9)",
+    )
+    pt.add_argument(
+        "--init",
+        default=None,
+        metavar="DIR",
+        help="gan/vae only: fine-tune from this model directory, or 'shipped' (the shipped model of that "
+        "kind); fewer epochs and a lower learning rate by default; never writes into DIR",
+    )
+    pt.add_argument(
+        "--classes",
+        default=None,
+        help="train only on images of these digit classes, e.g. 3,5,8 (labelled data)",
     )
     pt.add_argument("--output-dir", required=True)
     pt.add_argument("--epochs", type=int, default=None)
+    pt.add_argument("--lr", type=float, default=None, help="Adam learning rate (default per kind)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--overwrite", action="store_true", help="replace weights already in --output-dir")
     sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
