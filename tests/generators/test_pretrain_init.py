@@ -233,3 +233,17 @@ def test_cli_finetune_and_bad_inputs_exit_2_one_line_and_write_nothing(tmp_path:
     assert cfg["lr"] == 1e-4 and _digest(user) == user_files
     # a second run into the same output dir refuses without --overwrite
     _fails(capsys, base + ["--init", str(user)], "already holds a model")
+
+
+def test_finetune_shipped_8x8_gan_on_28x28_idx_images(tmp_path: Path):
+    """MNIST-style IDX data (28×28 uint8) is shrunk to the init model's 8×8 like NPZ data, labels select classes."""
+    imgs = np.zeros((6, 28, 28), np.uint8)
+    imgs[:, 4:24, 10:18] = 255  # a bar: after pooling, columns 3..4 are bright
+    labels = np.array([1, 1, 7, 7, 1, 3], np.uint8)
+    for name, arr in (("train-images-idx3-ubyte", imgs), ("train-labels-idx1-ubyte", labels)):
+        header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+        (tmp_path / name).write_bytes(header + arr.tobytes())
+    out = pretrain("gan", tmp_path, tmp_path / "g", epochs=1, progress=False, init="shipped", classes="1,7")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["data"] == "mnist" and cfg["n_train"] == 5 and cfg["arch"]["image_shape"] == [8, 8]
+    assert load_model(out).generate(torch.zeros(2, 8)).shape == (2, 8, 8)
