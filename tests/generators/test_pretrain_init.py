@@ -96,6 +96,12 @@ def test_finetune_with_a_tiny_learning_rate_stays_next_to_init_while_scratch_doe
     assert max(float((b[k] - a[k]).abs().max()) for k in a) < 1e-5
     assert max(float((c[k] - a[k]).abs().max()) for k in a) > 0.05
     assert any(not torch.equal(b[k], a[k]) for k in a)  # it did train
+    again = _state(
+        load_model(
+            pretrain("vae", "digits", tmp_path / "ft2", epochs=1, seed=2, lr=1e-7, progress=False, init=src)
+        )
+    )
+    assert all(torch.equal(again[k], b[k]) for k in b)  # seeded: the same fine-tuning gives the same weights
     cfg = json.loads((ft / "config.json").read_text())
     assert cfg["init"]["path"] == str(src.resolve()) and cfg["init"]["shipped"] is None
     assert cfg["init"]["config"]["seed"] == 1
