@@ -47,6 +47,7 @@ def test_demo_file_is_well_formed(task):
         assert row["id"] == f"{task}-demo-{i:04d}"
         for key in ("prompt", "completion"):
             assert isinstance(row[key], str) and row[key].strip() == row[key] and row[key]
+        assert 8 <= len(row["prompt"].split()) <= 30  # the prompt sets' length range
         # A demonstration answers directly: no placeholder such as [Name] and no preamble.
         assert not re.search(r"[\[\]{}]", row["completion"]), row
         assert not re.match(r"(here'?s|here is|sure|certainly)\b", row["completion"].lower()), row
