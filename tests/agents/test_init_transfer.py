@@ -349,3 +349,42 @@ def test_export_bad_input_exits_2(tiny_model_dir, init_run, tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     errs = capsys.readouterr().err.strip().splitlines()
     assert len(errs) == 3 and all(e.startswith("aigc-rl export: error: ") for e in errs)
+
+
+def test_init_from_a_full_model_directory_through_the_python_api(
+    tiny_model_dir, prompt_file, init_adapter, tmp_path
+):
+    """A full fine-tuned model (here: the init adapter merged and saved) as --init, via run_train."""
+    from aigc_rl.lineage import load_policy
+    from aigc_rl.testing import tiny_train_config
+    from aigc_rl.train import run_train
+
+    full = tmp_path / "full-model"
+    model, tok = load_policy(str(tiny_model_dir), [init_adapter], device="cpu")
+    model.save_pretrained(full)
+    tok.save_pretrained(full)
+    cfg = tiny_train_config(
+        tiny_model_dir, prompt_file, tmp_path / "run", init=str(full), max_steps=1, reward="distinct-1"
+    )
+    run = run_train(cfg)
+    rec = json.loads((run / "run.json").read_text())["init"]
+    assert rec == {"path": str(full.resolve()), "kind": "model", "weights": "model"}
+    assert (run / "init" / "config.json").is_file() and (run / "init" / "model.safetensors").is_file()
+    assert _metrics(run)[0]["kl"] < 1e-4
+    out = tmp_path / "exported"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    from transformers import AutoModelForCausalLM
+
+    exported = AutoModelForCausalLM.from_pretrained(out).eval()
+    policy, ptok = _adapter_policy(run, tiny_model_dir)
+    assert _greedy(exported, ptok) == _greedy(policy, ptok)
+
+
+def test_full_model_of_another_architecture_exits_2(tiny_model_dir, prompt_file, tmp_path, capsys):
+    other = save_tiny_lm(tmp_path / "other", seed=0, num_layers=3)
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(_flags(tiny_model_dir, prompt_file, out, "--init", str(other))) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another architecture" in err and "model.layers.2" in err
+    assert not out.exists()
