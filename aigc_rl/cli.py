@@ -96,18 +96,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     select_judges(args.judges)  # a bad --judges exits 2 before the run is locked or a model loaded
     out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples, judges=args.judges)
-    base, tuned = out["policies"].get("base", {}), out["policies"].get("tuned", {})
+    pols = list(out["policies"])  # base, [init,] tuned
+    tuned = out["policies"].get("tuned", {})
     print(f"aigc-rl eval: {out['n_prompts']} held-out prompts")
-    print(f"{'metric':<20}{'base':>30}{'tuned':>30}")
+    if out.get("lineage"):
+        print("aigc-rl eval: lineage " + " → ".join(str(s["label"]) for s in out["lineage"]))
+    print(f"{'metric':<20}" + "".join(f"{p:>30}" for p in pols))
     fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
+    cell = lambda d, k: f"{fmt(d[k]) if k in d else '-':>30}"  # noqa: E731
     for k in tuned:
-        print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
+        print(f"{k:<20}" + "".join(cell(out["policies"][p], k) for p in pols))
     judged = out.get("judges") or {}
     if judged.get("tuned"):
         print("aigc-rl eval: held-out judges (never trained on)")
-        jb = judged.get("base", {})
-        for k, v in judged["tuned"].items():
-            print(f"{k:<20}{fmt(jb[k]) if k in jb else '-':>30}{fmt(v):>30}")
+        for k in judged["tuned"]:
+            print(f"{k:<20}" + "".join(cell(judged.get(p, {}), k) for p in pols))
     skipped = out.get("judges_skipped") or {}
     if skipped:
         from .judges.assets import JUDGES_INSTALL
@@ -174,6 +177,14 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .lineage import export_run
+
+    out = export_run(args.run, args.out)
+    print(f"aigc-rl export: wrote {out} (load it with AutoModelForCausalLM.from_pretrained({str(out)!r}))")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aigc-rl", description="Reinforcement learning on generative models.")
     parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
@@ -228,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--lr", type=float, default=None, help="Adam learning rate (default per kind)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--overwrite", action="store_true", help="replace weights already in --output-dir")
+    x = sub.add_parser(
+        "export",
+        help="merge a text run's adapter (and its --init) into the base; save a standalone transformers model",
+    )
+    x.add_argument("run", help="finished run directory written by `aigc-rl train`")
+    x.add_argument("--out", required=True, help="new (or empty) directory for the model and tokenizer")
     sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
     sub.add_parser("envs", help="list the registered environment ids")
     return parser
@@ -238,6 +255,7 @@ _COMMANDS = {
     "eval": _cmd_eval,
     "report": _cmd_report,
     "pretrain": _cmd_pretrain,
+    "export": _cmd_export,
     "rewards": _cmd_rewards,
     "envs": _cmd_envs,
 }
