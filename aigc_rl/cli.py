@@ -1,15 +1,22 @@
-"""``aigc-rl`` command line: train, eval, report, pretrain, rewards, envs."""
+"""``aigc-rl`` command line: train, eval, generate, report, pretrain, export, rewards, envs.
+
+Results go to stdout; status lines (``logging``) and progress bars to stderr, hidden by ``--quiet``
+(:mod:`aigc_rl.progress`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 from . import __version__
 
 __all__ = ["main", "build_parser"]
+
+logger = logging.getLogger(__name__)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +85,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         run_dir = run_train(cfg, inputs=[args.config])
     except TrainingInterrupted as e:
-        print(f"aigc-rl train: {e}", file=sys.stderr)
+        logger.warning("aigc-rl train: %s", e)
         return e.exit_status
     print(f"aigc-rl: run written to {run_dir}")
     print(f"aigc-rl: next: aigc-rl eval --run {run_dir}")
@@ -122,6 +129,62 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(
         f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}"
     )
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import (
+        GenerateOptions,
+        check_run,
+        generate_image,
+        generate_text,
+        image_summary,
+        text_table,
+    )
+    from .judges.evaluate import select_judges
+
+    opts = GenerateOptions(
+        prompts=args.prompt,
+        prompts_file=args.prompts,
+        n=args.n,
+        policy=args.policy,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        judges=args.judges,
+        target_class=args.target_class,
+        out=args.out,
+    )
+    opts.check()  # bad flags exit 2 before the run is read or a model loaded
+    if args.judges is not None:
+        select_judges(args.judges)
+    run_dir, kind = check_run(args.run)
+    jsonl = None
+    if args.jsonl is not None:
+        from .generate import check_out_file
+
+        jsonl = check_out_file(args.jsonl, "--jsonl")
+    if kind == "image":
+        png, rows = generate_image(run_dir, opts)
+        print(image_summary(rows))
+        print(f"aigc-rl generate: wrote {png}")
+    else:
+        if args.out is not None or args.target_class is not None:
+            from .config import ConfigError
+
+            raise ConfigError(
+                "--out and --target-class apply to image runs only; use --jsonl FILE for a text run"
+            )
+        rows = generate_text(run_dir, opts)
+        if jsonl is None:
+            plain = text_table(rows)
+            if plain is not None:
+                print(plain)
+    if jsonl is not None:
+        from .generate import write_jsonl
+
+        write_jsonl(jsonl, rows)
+        print(f"aigc-rl generate: wrote {len(rows)} rows to {jsonl}")
     return 0
 
 
@@ -185,9 +248,66 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+_QUIET_HELP = "hide progress bars and status lines (warnings, errors and results are still printed)"
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from .generate import DEFAULT_IMAGES, DEFAULT_JUDGES, DEFAULT_TEXT_PROMPTS, POLICY_CHOICES
+
+    g = sub.add_parser(
+        "generate",
+        help="sample a finished run's policies side by side with their reward and judge scores (reads only)",
+        description="Text run: completions of base/init/tuned side by side with each reward component and "
+        "held-out judge, as a table or JSONL. Image run: a grid PNG of base (random latents) vs tuned policy "
+        "for one target class, with the judge's predicted class. Reads the run only (no lock).",
+    )
+    g.add_argument("--run", required=True, help="finished run directory written by `aigc-rl train`")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument(
+        "--prompt",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="a request to complete (repeat for several; default: the first "
+        f"{DEFAULT_TEXT_PROMPTS} held-out prompts of the run)",
+    )
+    src.add_argument("--prompts", metavar="FILE", help="prompt file (.jsonl, .csv, .txt); all its rows")
+    g.add_argument(
+        "-n",
+        type=_integer,
+        default=None,
+        help=f"completions per prompt and policy (text, default 1) or "
+        f"images per policy (image, default {DEFAULT_IMAGES})",
+    )
+    g.add_argument("--policy", choices=POLICY_CHOICES, default="all", help="which policies (default: all)")
+    g.add_argument("--jsonl", metavar="FILE", help="write one JSON row per completion instead of the table")
+    g.add_argument("--seed", type=_integer, default=None, help="sampling seed (default: the run's seed)")
+    g.add_argument("--max-new-tokens", type=_integer, default=None, help="text: default the run's")
+    g.add_argument("--temperature", type=float, default=None, help="text: default the run's")
+    g.add_argument(
+        "--judges",
+        default=None,
+        help=f"text: held-out judges (default: {DEFAULT_JUDGES}, the model-free ones); none | default (every "
+        "installed judge) | all | comma-separated names",
+    )
+    g.add_argument(
+        "--target-class",
+        type=_integer,
+        default=None,
+        help="image: the digit drawn (default: the run's target, else 0)",
+    )
+    g.add_argument(
+        "--out",
+        metavar="FILE.png",
+        default=None,
+        help="image: grid path (default: generate-RUN-classC.png here)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aigc-rl", description="Reinforcement learning on generative models.")
     parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help=_QUIET_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     e = sub.add_parser(
@@ -205,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "are installed) | all | comma-separated names (copy-rate, completion, ead, gemma-fluency, gemma-judge, "
         "gemma-relevance, mpnet-relevance, semantic-diversity)",
     )
+    _add_generate(sub)
     r = sub.add_parser("report", help="render report.html/.md/.json over one or more runs")
     r.add_argument("runs", nargs="+", help="run directories")
     r.add_argument("--out", required=True, help="output directory")
@@ -247,12 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="new (or empty) directory for the model and tokenizer")
     sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
     sub.add_parser("envs", help="list the registered environment ids")
+    for p in sub.choices.values():  # also after the command: aigc-rl train --quiet ...
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
     return parser
 
 
 _COMMANDS = {
     "train": _cmd_train,
     "eval": _cmd_eval,
+    "generate": _cmd_generate,
     "report": _cmd_report,
     "pretrain": _cmd_pretrain,
     "export": _cmd_export,
@@ -268,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a one-line usage error (status 2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     from .errors import UserInputError
+    from .progress import configure
 
+    configure(quiet=args.quiet)
     try:
         return _COMMANDS[args.command](args)
     except (UserInputError, FileNotFoundError, FileExistsError) as e:
@@ -276,9 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aigc-rl {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside training (which stops at a checkpoint and says how to resume)
-        print(
-            f"aigc-rl {args.command}: interrupted; checkpoints and metrics.jsonl written so far are kept",
-            file=sys.stderr,
+        logger.warning(
+            "aigc-rl %s: interrupted; checkpoints and metrics.jsonl written so far are kept", args.command
         )
         return 130
 

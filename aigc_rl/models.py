@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelNotFoundError, PickleRefusedError, UserFileError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EMBEDDED_MODELS",
@@ -146,7 +149,7 @@ def _convert_into(tmp: Path, src: Path, filename: str, name: str, target: Path, 
     from transformers.utils import logging as hf_logging
 
     if progress:
-        print(f"aigc-rl: converting the embedded model {name} (once) into {target} ...", flush=True)
+        logger.info("aigc-rl: converting the embedded model %s (once) into %s ...", name, target)
     else:
         hf_logging.disable_progress_bar()
     save_dequantized_gguf(src, filename, tmp)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import math
 import os
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import RunDirError, RunLockedError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "RECORD",
@@ -519,11 +522,10 @@ def graceful_signals(flag: Any, unit: str = "step") -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if flag.requested is None:
             flag.requested = signum
-            print(
-                f"aigc-rl train: {signal.Signals(signum).name}: finishing this {unit} and saving a checkpoint; "
-                "send it again to abort now",
-                file=sys.stderr,
-                flush=True,
+            logger.warning(
+                "aigc-rl train: %s: finishing this %s and saving a checkpoint; send it again to abort now",
+                signal.Signals(signum).name,
+                unit,
             )
         else:
             raise KeyboardInterrupt

@@ -26,7 +26,7 @@ from aigc_rl.stats import binomial_ci, mean_ci
 
 from .policy_io import ENV_ID, load_policy
 
-__all__ = ["evaluate_latent", "DEFAULT_SAMPLES"]
+__all__ = ["evaluate_latent", "rollout", "DEFAULT_SAMPLES"]
 
 #: Images per target class and policy when ``--samples`` is not given.
 DEFAULT_SAMPLES = 100
@@ -67,10 +67,14 @@ def _grid(images: np.ndarray, targets: np.ndarray, path: Path, title: str, per_r
     os.replace(tmp, path)
 
 
-def _rollout(
+def rollout(
     model: BaseAlgorithm | None, task: LatentImageTask, targets: np.ndarray, seed: int, deterministic: bool
 ) -> np.ndarray:
-    """Final images ``(n, H, W)``; ``model=None`` gives the base policy: the prior latent ``z0`` itself."""
+    """Final images of one episode per target, float32 ``(n, H, W)`` in ``[0, 1]``.
+
+    ``model=None`` gives the base policy: the prior latent ``z0`` itself (random latents); otherwise ``model``
+    acts on the observation of each target and ``z0`` (the same ``z0`` for the same ``seed``).
+    """
     venv = LatentImageVectorEnv(len(targets), latent_task=task)
     obs, _ = venv.reset(seed=seed, options={"target": targets})
     if model is None:
@@ -148,6 +152,7 @@ def evaluate_latent(
 
     from aigc_rl.generators.data import load_images
     from aigc_rl.generators.store import load_model
+    from aigc_rl.progress import tqdm_disabled
     from aigc_rl.rewards.composite import make_composite
     from aigc_rl.rewards.image import ImageDiversity
 
@@ -180,8 +185,8 @@ def evaluate_latent(
 
         results: dict[str, dict[str, Any]] = {}
         per_sample: dict[str, dict[str, np.ndarray]] = {}
-        for name in tqdm(["base", "tuned"], desc="evaluate latent policy", disable=not progress):
-            images = _rollout(None if name == "base" else model, task, targets, seed, deterministic)
+        for name in tqdm(["base", "tuned"], desc="evaluate latent policy", disable=tqdm_disabled(progress)):
+            images = rollout(None if name == "base" else model, task, targets, seed, deterministic)
             total, comps = reward_model.compute(images, None, target=targets.tolist())
             with torch.no_grad():
                 probs = judge_model.probs(torch.from_numpy(images))

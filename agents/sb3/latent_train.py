@@ -155,13 +155,19 @@ class _TrainCallback(BaseCallback):
         super().__init__()
         from tqdm.auto import tqdm
 
+        from aigc_rl.progress import tqdm_disabled
+
         self.metrics = metrics
         self.log_interval = log_interval
         self.save_steps = save_steps
         self.save_fn = save_fn
         self.flag = flag
         self.bar = tqdm(
-            total=total, initial=start, desc="train latent policy", unit="step", disable=not progress
+            total=total,
+            initial=start,
+            desc="train latent policy",
+            unit="step",
+            disable=tqdm_disabled(progress),
         )
         self.last_saved = start
         self._next_save = (start // save_steps + 1) * save_steps

@@ -21,13 +21,14 @@ every metric is first averaged over the samples of one prompt, then summarised o
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
 import signal
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ from aigc_rl.run import (
 )
 from aigc_rl.stats import bootstrap_ci
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "train_text",
     "evaluate_text",
@@ -62,6 +65,9 @@ __all__ = [
     "make_text_task",
     "share_reference_model",
     "summarize",
+    "text_run_config",
+    "policy_names",
+    "run_policies",
     "repetition_rate",
     "generate_completions",
     "sample_completions",
@@ -352,7 +358,7 @@ def _train_text(
             where = (
                 f"checkpoint {ckpt} (step {start})" if ckpt is not None else "step 0 (no complete checkpoint)"
             )
-            print(f"aigc-rl train: resuming {run_dir} from {where}", file=sys.stderr, flush=True)
+            logger.info("aigc-rl train: resuming %s from %s", run_dir, where)
     if main:
         if cfg.resume and rd.record_path.is_file():
             rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
@@ -519,6 +525,117 @@ def sample_completions(
     )
 
 
+def text_run_config(run_dir: str | Path) -> TrainConfig:
+    """The recorded config of a finished text run, after checking that its policies can be rebuilt.
+
+    Reads only (no lock, nothing written): ``aigc-rl eval`` calls it inside the run's lock, ``aigc-rl generate``
+    without one.
+
+    Args:
+        run_dir: A text run directory written by ``aigc-rl train``.
+
+    Returns:
+        The run's :class:`~aigc_rl.config.TrainConfig` (``resume`` and ``overwrite`` cleared).
+
+    Raises:
+        FileNotFoundError: the run's ``adapter/`` is missing (training not finished; the message says how to
+            resume it), or the run started from ``--init`` and its ``init/`` copy is missing.
+        UserFileError: the adapter's files are damaged.
+    """
+    from aigc_rl.lineage import INIT_DIR
+    from aigc_rl.models import check_adapter_files
+
+    run_dir = Path(run_dir)
+    raw = recorded_config(run_dir) or {}
+    cfg_fields = {k: v for k, v in raw.items() if k in TrainConfig.field_names()}
+    cfg_fields.update(resume=False, overwrite=False)
+    cfg = TrainConfig(**cfg_fields)
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
+            f"{run_dir} --resume`)"
+        )
+    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+    init_dir = run_dir / INIT_DIR
+    if cfg.init is not None and not init_dir.is_dir():
+        raise FileNotFoundError(
+            f"{init_dir} is missing: the run started from --init {cfg.init} but holds no copy of it; the run "
+            "directory is incomplete (train it again with --overwrite)"
+        )
+    return cfg
+
+
+def policy_names(cfg: TrainConfig) -> tuple[str, ...]:
+    """A text run's policies in lineage order: ``("base", "tuned")``, or ``("base", "init", "tuned")`` for a
+    run trained with ``--init``."""
+    return ("base", "tuned") if cfg.init is None else ("base", "init", "tuned")
+
+
+def run_policies(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    names: Sequence[str],
+    model: Any,
+    tokenizer: Any,
+    reward: Any,
+    device: str,
+) -> Iterator[tuple[str, Any, AbstractContextManager[Any]]]:
+    """Build a text run's policies one after the other, as evaluation samples them.
+
+    * ``base``: the pretrained base model (``model``); for a run without ``--init`` it is the tuned policy
+      with its LoRA adapter disabled (one copy of the weights for both).
+    * ``init``: the run's init policy (base with ``RUN/init`` merged, :func:`aigc_rl.lineage.load_run_policy`),
+      i.e. the tuned policy with the run's adapter disabled.
+    * ``tuned``: the run's adapter (``RUN/adapter``) on the base or on the init policy.
+
+    For a run without an init, the run's fluency reward is pointed at the policy's base
+    (:func:`share_reference_model`). Once the init policy is loaded, ``model`` is dropped (the caller should
+    drop its own reference, and each yielded policy once it is done with it).
+
+    Args:
+        cfg: :func:`text_run_config` of the run.
+        run_dir: The run directory.
+        names: Policies to build, a subsequence of :func:`policy_names` in that order.
+        model: The base model, as :func:`aigc_rl.models.load_causal_lm` loads ``cfg.model``.
+        tokenizer: Its tokenizer.
+        reward: :func:`make_reward` of ``cfg``.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Yields:
+        ``(name, policy, context)``: sample ``policy`` inside ``with context:`` (which disables the adapter for
+        ``base`` and ``init`` where the policy carries one).
+
+    Raises:
+        UserFileError: an adapter that cannot be loaded.
+    """
+    from contextlib import nullcontext
+
+    from aigc_rl.lineage import load_run_policy
+    from aigc_rl.models import load_adapter
+
+    adapter = Path(run_dir) / "adapter"
+    if cfg.init is None:
+        policy = load_adapter(model, adapter)
+        policy.eval()
+        del model
+        # fluency scores with the base: the policy with its adapter disabled
+        share_reference_model(cfg, reward, policy, tokenizer)
+        for name in names:
+            yield name, policy, policy.disable_adapter() if name == "base" else nullcontext()
+        return
+    policy = None
+    for name in names:  # base -> init -> tuned: the base alone, then the init policy with the run's adapter
+        if name == "base":
+            yield name, model.eval(), nullcontext()
+            continue
+        if policy is None:
+            model = None  # the init policy replaces the base
+            policy = load_adapter(load_run_policy(run_dir, cfg.model, device=device)[0], adapter)
+            policy.eval()
+        yield name, policy, policy.disable_adapter() if name == "init" else nullcontext()
+
+
 def _score_policy(
     task: Any, indices: list[int], completions: list[list[str]], finished: list[list[bool]] | None = None
 ) -> tuple[dict[str, list[float]], list[dict]]:
@@ -572,31 +689,14 @@ def evaluate_text(
     judge_names, judges_skipped = select_judges(judges)  # bad --judges: exit 2 before any model is loaded
     run_dir = Path(run_dir)
 
-    raw = recorded_config(run_dir) or {}
-    cfg_fields = {k: v for k, v in raw.items() if k in TrainConfig.field_names()}
-    cfg_fields.update(resume=False, overwrite=False)
-    cfg = TrainConfig(**cfg_fields)
-    adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
-        raise FileNotFoundError(
-            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
-            f"{run_dir} --resume`)"
-        )
-    from aigc_rl.models import check_adapter_files
-
-    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+    cfg = text_run_config(run_dir)
     import torch
     from tqdm.auto import tqdm
 
-    from aigc_rl.lineage import INIT_DIR, lineage_of, load_run_policy
-    from aigc_rl.models import load_adapter, load_causal_lm
+    from aigc_rl.lineage import lineage_of
+    from aigc_rl.models import load_causal_lm
+    from aigc_rl.progress import tqdm_disabled
 
-    init_dir = run_dir / INIT_DIR
-    if cfg.init is not None and not init_dir.is_dir():
-        raise FileNotFoundError(
-            f"{init_dir} is missing: the run started from --init {cfg.init} but holds no copy of it; the run "
-            "directory is incomplete (train it again with --overwrite)"
-        )
     n_prompts = n_prompts or cfg.eval_prompts
     samples = samples or cfg.eval_samples
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
@@ -605,43 +705,29 @@ def evaluate_text(
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
-    names: tuple[str, ...] = ("base", "tuned")
-    if cfg.init is None:
-        policy = load_adapter(model, adapter)
-        policy.eval()
-        share_reference_model(
-            cfg, reward, policy, tokenizer
-        )  # fluency scores with the base, adapter disabled
-    else:  # base -> init -> tuned: the base alone, then the init policy with the run's adapter on top
-        names = ("base", "init", "tuned")
-        policy = model.eval()
+    names = policy_names(cfg)
+    policies = run_policies(cfg, run_dir, names, model, tokenizer, reward, device)
+    del model  # run_policies holds it, and drops it once the init policy replaces it
     total = len(names) * len(indices) * samples
     results: dict[str, dict] = {}
     judge_results: dict[str, dict] = {}
     judge_cache: dict[str, Any] = {}
     prompt_texts = [task.encode(i)[1] for i in indices]
     sample_rows: list[dict] = []
-    with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion") as bar:
-        for name in names:
-            if name == "init":  # the base is sampled; the init policy and the run's adapter replace it
-                del model, policy
-                policy = load_adapter(load_run_policy(run_dir, cfg.model, device=device)[0], adapter)
-                policy.eval()
-            gen = lambda m=policy: sample_completions(  # noqa: E731
-                m,
-                tokenizer,
-                prompt_ids,
-                samples,
-                cfg.max_new_tokens,
-                cfg.temperature,
-                seed=cfg.seed,
-                progress=bar,
-            )
-            if name == "base" and cfg.init is None or name == "init":
-                with policy.disable_adapter():
-                    comps, finished = gen()
-            else:
-                comps, finished = gen()
+    with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion", disable=tqdm_disabled()) as bar:
+        for name, policy, mode in policies:
+            with mode:
+                comps, finished = sample_completions(
+                    policy,
+                    tokenizer,
+                    prompt_ids,
+                    samples,
+                    cfg.max_new_tokens,
+                    cfg.temperature,
+                    seed=cfg.seed,
+                    progress=bar,
+                )
+            del policy
             per_prompt, rows = _score_policy(task, indices, comps, finished)
             results[name] = summarize(per_prompt, seed=cfg.seed)
             judged, judge_values = score_judges(judge_names, comps, prompt_texts, finished, judge_cache)

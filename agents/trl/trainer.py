@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from aigc_rl.chat import messages_for
+from aigc_rl.progress import progress_enabled
 from aigc_rl.rewards import CompositeReward, RewardModel
 from aigc_rl.run import MetricsWriter, atomic_write_json, mark_complete
 
@@ -237,7 +238,7 @@ def build_trainer(
         dataloader_num_workers=0,
         lr_scheduler_type="constant",
         warmup_steps=0,
-        disable_tqdm=False,
+        disable_tqdm=not progress_enabled(),  # --quiet
         log_completions=False,
         # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
         gradient_checkpointing=False,
@@ -281,6 +282,12 @@ def build_trainer(
         handler = trainer.callback_handler
         at = next(i for i, c in enumerate(handler.callbacks) if isinstance(c, MetricsLogger))
         handler.callbacks.insert(at, AdaptiveKLController(trainer, cfg.kl_target))
+    if not progress_enabled():
+        from transformers.trainer_callback import PrinterCallback
+
+        # --quiet: transformers prints each log dict to stdout in place of the progress bar; the metrics are
+        # in metrics.jsonl
+        trainer.remove_callback(PrinterCallback)
     _epoch_seeded_sampler(trainer)
     return trainer
 

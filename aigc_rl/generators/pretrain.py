@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, ModelNotFoundError, UserFileError
+from ..progress import tqdm_disabled
 from .classifier import DigitClassifier, classifier_train_step
 from .data import dataset_name, load_images, parse_classes, resize_images, select_classes
 from .gan import GAN, gan_train_step
@@ -272,7 +273,7 @@ def pretrain(
 
     t0 = time.time()
     last: dict[str, float] = {}
-    bar = tqdm(total=total, desc=f"pretrain {kind}", disable=not progress, unit="step")
+    bar = tqdm(total=total, desc=f"pretrain {kind}", disable=tqdm_disabled(progress), unit="step")
     for _epoch in range(int(hp["epochs"])):
         perm = torch.randperm(n, generator=gen)
         for s in range(steps_per_epoch):

@@ -132,7 +132,13 @@ def score_judges(
     bounds = [0]
     for cs in completions:
         bounds.append(bounds[-1] + len(cs))
-    for name in names:
+    from tqdm.auto import tqdm
+
+    from aigc_rl.progress import tqdm_disabled
+
+    for name in tqdm(
+        names, desc="aigc-rl: judging", unit="judge", leave=False, disable=tqdm_disabled(bool(names))
+    ):
         if name not in cache:
             cache[name] = get_judge(name)
         values = [float(v) for v in cache[name](flat, flat_prompts, groups=groups, finished=flat_finished)]
