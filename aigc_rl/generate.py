@@ -332,6 +332,8 @@ def text_table(rows: Sequence[dict[str, Any]], console_width: int | None = None)
         for k in scores + judges:
             lines.append(f"{k:<20}" + "".join(f"{fmt(means[p][k]):>12}" for p in policies))
         return "\n".join(lines)
+    from rich.markup import escape  # a completion may hold "[...]", which rich would read as markup
+
     console = Console(width=console_width)
     table = Table(title="aigc-rl generate", show_lines=True)
     table.add_column("prompt", overflow="fold")
@@ -340,9 +342,10 @@ def text_table(rows: Sequence[dict[str, Any]], console_width: int | None = None)
     for (pi, si), by in groups.items():
         first = next(iter(by.values()))
         cells = [
-            f"{by[p]['completion']}\n[dim]{cell_scores(by[p])}[/dim]" if p in by else "-" for p in policies
+            f"{escape(by[p]['completion'])}\n[dim]{cell_scores(by[p])}[/dim]" if p in by else "-"
+            for p in policies
         ]
-        table.add_row(f"{pi + 1}.{si + 1} {first['prompt']}", *cells)
+        table.add_row(f"{pi + 1}.{si + 1} {escape(first['prompt'])}", *cells)
     console.print(table)
     summary = Table(title="mean over completions")
     summary.add_column("score")

@@ -7,13 +7,14 @@ import fcntl
 import json
 import logging
 import struct
+import sys
 from pathlib import Path
 
 import pytest
 
 from aigc_rl.agents.trl.run import sample_completions
 from aigc_rl.cli import main as cli_main
-from aigc_rl.generate import GenerateOptions, generate_text, grid_size
+from aigc_rl.generate import GenerateOptions, generate_text, grid_size, text_table
 from aigc_rl.models import load_adapter, load_causal_lm
 from aigc_rl.run import RunDir, RunLockedError
 from aigc_rl.task import TextTask
@@ -158,6 +159,30 @@ def test_generate_missing_and_unfinished_runs_exit_2(text_run, tmp_path, capsys)
     assert sorted(p.name for p in unfinished.iterdir()) == ["config.yaml", "run.json"]
 
 
+def test_text_table_plain_and_rich_show_each_policy_and_the_means(monkeypatch, capsys):
+    row = lambda p, c, r: {  # noqa: E731
+        "prompt": "say [bold]hi[/bold]",
+        "prompt_index": 0,
+        "sample": 0,
+        "policy": p,
+        "completion": c,
+        "rewards": {"reward": r},
+        "judges": {"ead": float("nan")},
+    }
+    rows = [row("base", "plain [red]text", 0.25), row("tuned", "tuned text", 0.75)]
+    assert text_table(rows) is None  # rich printed it
+    out = capsys.readouterr().out
+    assert "plain [red]text" in out and "[bold]hi[/bold]" in out  # shown as written, not read as markup
+    assert "0.250" in out and "0.750" in out and "nan" in out
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # rich not installed
+    plain = text_table(rows)
+    assert plain is not None
+    lines = plain.splitlines()
+    assert lines[0] == "prompt 1: say [bold]hi[/bold]"
+    assert lines[1].split() == ["[1]", "base", "plain", "[red]text"]
+    assert lines[-2].split() == ["reward", "0.250", "0.750"] and lines[-1].split() == ["ead", "nan", "nan"]
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
@@ -238,5 +263,16 @@ def test_quiet_text_training_shows_no_progress_bar(tmp_path, capfd):
     cap = capfd.readouterr()
     assert "run written to" in cap.out and "'loss'" not in cap.out  # no log dicts (metrics.jsonl has them)
     assert "it/s" not in cap.err and "%|" not in cap.err, cap.err
+    cli_main(["envs"])
+    capfd.readouterr()
+
+
+def test_quiet_image_training_shows_no_progress_bar(tmp_path, capfd):
+    argv = ["train", "--env", "aigc_rl/LatentImage-v0", "--agent", "a2c", "--max-steps", "8", "--n-envs", "4"]
+    assert cli_main([*argv, "--output-dir", str(tmp_path / "loud")]) == 0
+    assert "train latent policy" in capfd.readouterr().err  # the bar, by default
+    assert cli_main([*argv, "--output-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
+    cap = capfd.readouterr()
+    assert cap.err == "" and "run written to" in cap.out
     cli_main(["envs"])
     capfd.readouterr()
