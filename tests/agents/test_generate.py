@@ -276,3 +276,27 @@ def test_quiet_image_training_shows_no_progress_bar(tmp_path, capfd):
     assert cap.err == "" and "run written to" in cap.out
     cli_main(["envs"])
     capfd.readouterr()
+
+
+def test_generate_on_an_init_run_shows_base_init_tuned(text_run, tmp_path):
+    from aigc_rl.lineage import load_run_policy
+
+    cfg = tiny_train_config(
+        text_run.parent / "model",
+        text_run.parent / "p.jsonl",
+        tmp_path / "init-run",
+        reward="distinct-2",
+        init=str(text_run),
+        learning_rate=0.05,
+    )
+    run = run_train(cfg)
+    opts = GenerateOptions(prompts=["the moon"], n=2, seed=5, max_new_tokens=4)
+    rows = generate_text(run, opts)
+    assert [r["policy"] for r in rows[:3]] == ["base", "init", "tuned"] and len(rows) == 6
+    # init = the base with the first run's adapter merged; sampled directly with the same seed
+    model, tok = load_run_policy(run, str(text_run.parent / "model"), device="cpu")
+    ids = [TextTask(prompts=["the moon"], tokenizer=tok, reward="distinct-2").encode(0)[0]]
+    init = sample_completions(model.eval(), tok, ids, 2, 4, 1.0, seed=5)[0][0]
+    assert [r["completion"] for r in rows if r["policy"] == "init"] == init
+    only = generate_text(run, GenerateOptions(**{**vars(opts), "policy": "init"}))
+    assert [r["completion"] for r in only] == init
