@@ -534,6 +534,9 @@ def evaluate_text(
     ``samples.jsonl`` row a ``"judges": {JUDGE: value}`` sub-dict. The judges run after sampling and use no
     random numbers of the sampler, so ``policies`` is the same with any ``judges``.
 
+    A full fine-tune (``aigc-rl sft --full-finetune``) has no adapter: its tuned policy is the run's ``model/``
+    and its base the run's ``model``, loaded apart (two models in memory).
+
     Raises:
         ConfigError: ``judges`` names an unknown judge or one whose dependencies are missing.
     """
@@ -547,14 +550,26 @@ def evaluate_text(
     cfg_fields.update(resume=False, overwrite=False)
     cfg = TrainConfig(**cfg_fields)
     adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
-        raise FileNotFoundError(
-            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
-            f"{run_dir} --resume`)"
-        )
-    from aigc_rl.models import check_adapter_files
+    full = bool(raw.get("full_finetune")) and cfg.agent == "sft"  # a full fine-tune saves model/, no adapter
+    command = "sft" if cfg.agent == "sft" else "train"
+    if full:
+        if not (run_dir / "model" / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{run_dir / 'model'} is missing: the run has not finished training (resume it with `aigc-rl "
+                f"sft --output-dir {run_dir} --resume`)"
+            )
+        from aigc_rl.models import check_model_files
 
-    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+        check_model_files(run_dir / "model")  # damaged weights fail before any model is loaded
+    elif not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl {command} "
+            f"--output-dir {run_dir} --resume`)"
+        )
+    else:
+        from aigc_rl.models import check_adapter_files
+
+        check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
     import torch
     from tqdm.auto import tqdm
 
@@ -568,9 +583,15 @@ def evaluate_text(
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
-    policy = load_adapter(model, adapter)
+    if full:  # base and tuned are two models: the run's base and its fine-tuned model/
+        model.eval()
+        policy, _ = load_causal_lm(str(run_dir / "model"), device=device)
+    else:
+        policy = load_adapter(model, adapter)
+        share_reference_model(
+            cfg, reward, policy, tokenizer
+        )  # fluency scores with the base, adapter disabled
     policy.eval()
-    share_reference_model(cfg, reward, policy, tokenizer)  # fluency scores with the base, adapter disabled
     total = 2 * len(indices) * samples
     results: dict[str, dict] = {}
     judge_results: dict[str, dict] = {}
@@ -589,7 +610,18 @@ def evaluate_text(
                 seed=cfg.seed,
                 progress=bar,
             )
-            if name == "base":
+            if name == "base" and full:
+                comps, finished = sample_completions(
+                    model,
+                    tokenizer,
+                    prompt_ids,
+                    samples,
+                    cfg.max_new_tokens,
+                    cfg.temperature,
+                    seed=cfg.seed,
+                    progress=bar,
+                )
+            elif name == "base":
                 with policy.disable_adapter():
                     comps, finished = gen()
             else:
