@@ -18,7 +18,8 @@ Prompt format: a prompt/completion pair becomes TRL's *conversational prompt-com
 ``max_prompt_tokens`` by the same :class:`~aigc_rl.prompt_encoding.PromptEncoder` the RL trainer and
 evaluation use (:func:`aigc_rl.agents.trl.trainer.build_dataset`), so SFT trains on exactly the prompt tokens
 RL and ``aigc-rl eval`` sample from (the model's chat template with the generation prompt). A ``messages`` row
-is split the same way: every turn before the last is the prompt, the last (assistant) turn the completion.
+is split the same way: every turn before the last is the prompt (at most ``max_prompt_tokens`` tokens, not
+cut: a longer one is refused), the last (assistant) turn the completion.
 TRL's ``assistant_only_loss`` is not used: it needs ``{% generation %}`` markers that neither SmolLM2's nor most
 templates have (TRL ships training templates for a fixed list of model families), whereas the split keeps the
 loss on the final assistant turn with any template. A tokenizer without a chat template gets plain
@@ -377,7 +378,20 @@ def format_sft_rows(
                     f"{info['path']}: chat 'messages' need a model with a chat template; {cfg.model} has none: "
                     "pass prompt/completion rows"
                 )
-            out.append({"prompt": r["messages"][:-1], "completion": r["messages"][-1:]})
+            prompt = r["messages"][:-1]
+            n = len(
+                tokenizer.apply_chat_template(
+                    prompt, tokenize=True, add_generation_prompt=True, return_dict=True
+                )["input_ids"]
+            )
+            if (
+                n > cfg.max_prompt_tokens
+            ):  # RL's prompt limit; TRL would drop a row whose prompt fills max_length
+                raise SFTDataError(
+                    f"{info['path']}: row {len(out) + 1}: the turns before the last take {n} tokens, over "
+                    f"--max-prompt-tokens {cfg.max_prompt_tokens}; raise --max-prompt-tokens or shorten the row"
+                )
+            out.append({"prompt": prompt, "completion": r["messages"][-1:]})
             continue
         content = encoder.encode(r["prompt"])[1]  # the user content RL keeps (left-truncated)
         cut += content != r["prompt"]

@@ -198,6 +198,26 @@ def test_messages_rows_train_only_the_last_assistant_turn(tiny_model_dir, tmp_pa
     assert batch["input_ids"][0][:n].tolist() == tok(prompt, add_special_tokens=False)["input_ids"]
 
 
+def test_long_chat_prompt_is_refused_before_anything_is_written(tiny_model_dir, tmp_path, capsys):
+    data = tmp_path / "long.jsonl"
+    turns = [
+        {"role": "user", "content": "the cat sat on the mat. " * 40},
+        {"role": "assistant", "content": "ok"},
+    ]
+    data.write_text(json.dumps({"messages": turns}) + "\n")
+    out = tmp_path / "out"
+    assert cli_main(_flags(tiny_model_dir, data, out)) == 2
+    assert "row 1: the turns before the last take" in capsys.readouterr().err and not out.exists()
+
+
+def test_overwrite_refuses_data_inside_the_run(tiny_model_dir, demo_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(_flags(tiny_model_dir, demo_file, out, "--max-steps", "1")) == 0
+    inside = _demos(out / "demos.jsonl")
+    assert cli_main(_flags(tiny_model_dir, inside, out, "--overwrite")) == 2
+    assert "lies inside" in capsys.readouterr().err and (out / "adapter").is_dir()
+
+
 def test_resume_continues_from_the_newest_complete_checkpoint(tiny_model_dir, demo_file, tmp_path):
     full = run_train(_cfg(tiny_model_dir, demo_file, tmp_path / "full", max_steps=4))
     part = tmp_path / "part"
@@ -232,14 +252,20 @@ def test_stop_flag_stops_at_a_checkpoint(tiny_model_dir, demo_file, tmp_path, mo
     rec = json.loads((out / "run.json").read_text())
     assert rec["status"] == "interrupted" and is_complete(out / "checkpoints" / "checkpoint-1")
     assert not (out / "adapter").exists()
+    monkeypatch.setattr(StopFlag, "on_step_end", real)
+    # the command the message prints resumes it: `aigc-rl train` reads agent sft from the record
+    assert cli_main(["train", "--output-dir", str(out), "--resume"]) == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+    assert [x["step"] for x in _metrics(out)] == [1, 2, 3] and (out / "adapter").is_dir()
 
 
 def test_eval_on_an_sft_adapter_run(tiny_model_dir, demo_file, tmp_path):
     out = tmp_path / "run"
     run_train(_cfg(tiny_model_dir, demo_file, out, max_steps=2))
-    res = evaluate_run(out, judges="none", report=False)
+    res = evaluate_run(out, judges="none")
     assert set(res["policies"]) == {"base", "tuned"} and res["n_prompts"] == 2
     assert (out / "eval.json").is_file() and (out / "samples.jsonl").is_file()
+    assert "Agent: sft" in (out / "report.md").read_text()  # the report renders an SFT run
 
 
 def test_full_finetune_saves_model_and_evaluates(tiny_model_dir, demo_file, tmp_path):
