@@ -580,6 +580,7 @@ def _train_sft(cfg: TrainConfig, rd: RunDir, main: bool, data: SFTData, use_cuda
         cfg.save(run_dir / "config.yaml")
     set_seed(cfg.seed)
     model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
+    # Hook for `--init` (issue 12 item 2, another change): a fine-tuned starting policy replaces `model` here.
     trainer = build_sft_trainer(cfg, data, model, tokenizer, run_dir, use_cuda)
     trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
     trainer.add_callback(stop)
