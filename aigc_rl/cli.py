@@ -115,18 +115,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     select_judges(args.judges)  # a bad --judges exits 2 before the run is locked or a model loaded
     out = evaluate_run(args.run, n_prompts=args.n_prompts, samples=args.samples, judges=args.judges)
-    base, tuned = out["policies"].get("base", {}), out["policies"].get("tuned", {})
+    pols = list(out["policies"])  # base, [init,] tuned
+    tuned = out["policies"].get("tuned", {})
     print(f"aigc-rl eval: {out['n_prompts']} held-out prompts")
-    print(f"{'metric':<20}{'base':>30}{'tuned':>30}")
+    if out.get("lineage"):
+        print("aigc-rl eval: lineage " + " → ".join(str(s["label"]) for s in out["lineage"]))
+    print(f"{'metric':<20}" + "".join(f"{p:>30}" for p in pols))
     fmt = lambda d: f"{d['mean']:.4f} [{d['ci95'][0]:.4f}, {d['ci95'][1]:.4f}]"  # noqa: E731
+    cell = lambda d, k: f"{fmt(d[k]) if k in d else '-':>30}"  # noqa: E731
     for k in tuned:
-        print(f"{k:<20}{fmt(base[k]) if k in base else '-':>30}{fmt(tuned[k]):>30}")
+        print(f"{k:<20}" + "".join(cell(out["policies"][p], k) for p in pols))
     judged = out.get("judges") or {}
     if judged.get("tuned"):
         print("aigc-rl eval: held-out judges (never trained on)")
-        jb = judged.get("base", {})
-        for k, v in judged["tuned"].items():
-            print(f"{k:<20}{fmt(jb[k]) if k in jb else '-':>30}{fmt(v):>30}")
+        for k in judged["tuned"]:
+            print(f"{k:<20}" + "".join(cell(judged.get(p, {}), k) for p in pols))
     skipped = out.get("judges_skipped") or {}
     if skipped:
         from .judges.assets import JUDGES_INSTALL
@@ -169,6 +172,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         overwrite=args.overwrite,
+        lr=args.lr,
+        init=args.init,
+        classes=args.classes,
     )
     print(f"aigc-rl pretrain: wrote {out}")
     return 0
@@ -187,6 +193,14 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     from .envs import ENV_IDS
 
     print("\n".join(ENV_IDS))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .lineage import export_run
+
+    out = export_run(args.run, args.out)
+    print(f"aigc-rl export: wrote {out} (load it with AutoModelForCausalLM.from_pretrained({str(out)!r}))")
     return 0
 
 
@@ -223,12 +237,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge = the held-out evaluation classifier",
     )
     pt.add_argument(
-        "--data", default="digits", help="'digits' (scikit-learn) or a directory with MNIST IDX files"
+        "--data",
+        default="digits",
+        help="'digits' (scikit-learn), a directory with MNIST IDX files, or FILE.npz (array 'images' of "
+        "(N, H, W) or (N, H*W), floats in [0, 1] or uint8; optional 'labels' 0..9)",
+    )
+    pt.add_argument(
+        "--init",
+        default=None,
+        metavar="DIR",
+        help="gan/vae only: fine-tune from this model directory, or 'shipped' (the shipped model of that "
+        "kind); fewer epochs and a lower learning rate by default; never writes into DIR",
+    )
+    pt.add_argument(
+        "--classes",
+        default=None,
+        help="train only on images of these digit classes, e.g. 3,5,8 (labelled data)",
     )
     pt.add_argument("--output-dir", required=True)
     pt.add_argument("--epochs", type=int, default=None)
+    pt.add_argument("--lr", type=float, default=None, help="Adam learning rate (default per kind)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--overwrite", action="store_true", help="replace weights already in --output-dir")
+    x = sub.add_parser(
+        "export",
+        help="merge a text run's adapter (and its --init) into the base; save a standalone transformers model",
+    )
+    x.add_argument("run", help="finished run directory written by `aigc-rl train`")
+    x.add_argument("--out", required=True, help="new (or empty) directory for the model and tokenizer")
     sub.add_parser("rewards", help="list the registered rewards and presets (JSON lines)")
     sub.add_parser("envs", help="list the registered environment ids")
     return parser
@@ -240,6 +276,7 @@ _COMMANDS = {
     "eval": _cmd_eval,
     "report": _cmd_report,
     "pretrain": _cmd_pretrain,
+    "export": _cmd_export,
     "rewards": _cmd_rewards,
     "envs": _cmd_envs,
 }

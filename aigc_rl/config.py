@@ -164,6 +164,13 @@ class TrainConfig:
     model: str = field(
         default="smollm2-135m-instruct", metadata={"help": "hub id, local dir or embedded name"}
     )
+    init: str | None = field(
+        default=None,
+        metadata={
+            "help": "start from a fine-tuned policy: a run directory (its adapter/ or model/), a PEFT adapter or a "
+            "full model directory; it is copied into RUN/init/ and is the KL reference (text runs)"
+        },
+    )
     task: str = field(default="content", metadata={"help": "shipped prompt set: content, support, education"})
     prompts: str | None = field(default=None, metadata={"help": "your own prompt file (.jsonl/.csv/.txt)"})
     reward: str = field(
@@ -376,6 +383,10 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: pick one")
+        if self.init is not None and (self.kind != "text" or not isinstance(self.init, str) or not self.init):
+            raise ConfigError(
+                f"init must be a directory path of a text run, got {self.init!r} for {self.env} (--init)"
+            )
 
     def _validate_sft(self) -> None:
         """Refuse RL-only fields for ``agent: sft`` and SFT-only fields for the RL agents.

@@ -67,6 +67,7 @@ RUN_ENTRIES: tuple[str, ...] = (
     "train_summary.json",
     "adapter",
     "model",
+    "init",
     "policy.safetensors",
     "policy.json",
     "optim.safetensors",

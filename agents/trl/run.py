@@ -280,6 +280,7 @@ def train_text(cfg: TrainConfig) -> Path:
     model_path = resolve_model(cfg.model)  # a missing model fails here
     check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
     check_model_limits(cfg, model_path)
+    init = _resolve_run_init(cfg, run_dir)  # a bad --init fails here, before the run directory is touched
     reward = make_reward(cfg)  # after the model's files are checked: it may read the tokenizer
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -296,7 +297,7 @@ def train_text(cfg: TrainConfig) -> Path:
     stop = StopFlag()  # set by the first SIGINT/SIGTERM from here on
     try:
         with graceful_signals(stop):
-            _train_text(cfg, rd, main, reward, use_cuda, stop)
+            _train_text(cfg, rd, main, reward, use_cuda, stop, init)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
         step = checkpoint_step(ckpt) if ckpt is not None else 0
@@ -308,8 +309,27 @@ def train_text(cfg: TrainConfig) -> Path:
     return run_dir
 
 
-def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda: bool, stop: Any) -> None:
+def _resolve_run_init(cfg: TrainConfig, run_dir: Path) -> Any:
+    """The run's ``--init`` source to copy into ``RUN/init`` (:class:`aigc_rl.lineage.InitSource`), or ``None``
+    when the run has no init or (``--resume``) already holds its copy.
+
+    Raises:
+        InitError: see :func:`aigc_rl.lineage.resolve_init`.
+    """
+    from aigc_rl.lineage import INIT_DIR, resolve_init
+
+    if cfg.init is None or (cfg.resume and (run_dir / INIT_DIR).is_dir()):
+        return None
+    return resolve_init(cfg.init, cfg.model)
+
+
+def _train_text(
+    cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda: bool, stop: Any, init: Any = None
+) -> None:
     """The text training proper, inside the run's lock and the signal handlers of :func:`run_train`.
+
+    ``init`` (:func:`_resolve_run_init`) is copied into ``RUN/init`` once the run is recorded; the policy is
+    then built from that copy (base + init merged, :func:`aigc_rl.lineage.load_policy`), also on ``--resume``.
 
     Raises:
         KeyboardInterrupt: a signal stopped it (after a final checkpoint when it was the first signal).
@@ -317,7 +337,7 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
     from transformers import set_seed
 
     from aigc_rl.agents.trl.trainer import AdaptiveKLController, StopFlag, build_trainer
-    from aigc_rl.models import load_causal_lm
+    from aigc_rl.lineage import INIT_DIR, copy_init, init_chain, load_policy
 
     run_dir = rd.path
     resume_from: str | None = None
@@ -337,14 +357,24 @@ def _train_text(cfg: TrainConfig, rd: RunDir, main: bool, reward: Any, use_cuda:
         if cfg.resume and rd.record_path.is_file():
             rd.update_record(status="running", config=cfg.to_dict(), resumed_from=resume_from)
         else:
-            rd.write_record(run_record(kind="text", config=cfg.to_dict(), reward=reward))
+            extra = {"init": init.record} if init is not None else None
+            rd.write_record(run_record(kind="text", config=cfg.to_dict(), reward=reward, extra=extra))
+        if init is not None:
+            copy_init(init, run_dir / INIT_DIR)  # the run's own copy: resume, eval and export use it
     set_seed(cfg.seed)
     if main:
         cfg.save(run_dir / "config.yaml")
-    model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
+    chain = None
+    if cfg.init is not None:  # other ranks read the source itself: the copy may not be there yet
+        chain = init_chain(run_dir / INIT_DIR) if main or init is None else init.chain()
+    # With an init, TRL's reference (the model with the new adapter disabled) is the init policy.
+    model, tokenizer = load_policy(cfg.model, chain, device="cuda" if use_cuda else "cpu")
     task = make_text_task(cfg, tokenizer, "train", reward)
     trainer = build_trainer(cfg, task, model, tokenizer, run_dir, use_cuda)
-    share_reference_model(cfg, reward, trainer.model, tokenizer)  # no second copy of the base for fluency
+    if (
+        cfg.init is None
+    ):  # with an init the adapter-disabled model is the init, not the base fluency scores with
+        share_reference_model(cfg, reward, trainer.model, tokenizer)  # no second copy of the base for fluency
     trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
     trainer.add_callback(stop)
     trainer.stop_flag = stop
@@ -573,8 +603,15 @@ def evaluate_text(
     import torch
     from tqdm.auto import tqdm
 
+    from aigc_rl.lineage import INIT_DIR, lineage_of, load_run_policy
     from aigc_rl.models import load_adapter, load_causal_lm
 
+    init_dir = run_dir / INIT_DIR
+    if cfg.init is not None and not init_dir.is_dir():
+        raise FileNotFoundError(
+            f"{init_dir} is missing: the run started from --init {cfg.init} but holds no copy of it; the run "
+            "directory is incomplete (train it again with --overwrite)"
+        )
     n_prompts = n_prompts or cfg.eval_prompts
     samples = samples or cfg.eval_samples
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
@@ -583,25 +620,34 @@ def evaluate_text(
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
+    names: tuple[str, ...] = ("base", "tuned")
     if full:  # base and tuned are two models: the run's base and its fine-tuned model/
         model.eval()
         policy, _ = load_causal_lm(str(run_dir / "model"), device=device)
-    else:
+        policy.eval()
+    elif cfg.init is None:
         policy = load_adapter(model, adapter)
+        policy.eval()
         share_reference_model(
             cfg, reward, policy, tokenizer
         )  # fluency scores with the base, adapter disabled
-    policy.eval()
-    total = 2 * len(indices) * samples
+    else:  # base -> init -> tuned: the base alone, then the init policy with the run's adapter on top
+        names = ("base", "init", "tuned")
+        policy = model.eval()
+    total = len(names) * len(indices) * samples
     results: dict[str, dict] = {}
     judge_results: dict[str, dict] = {}
     judge_cache: dict[str, Any] = {}
     prompt_texts = [task.encode(i)[1] for i in indices]
     sample_rows: list[dict] = []
     with tqdm(total=total, desc="aigc-rl eval: sampling", unit="completion") as bar:
-        for name in ("base", "tuned"):
-            gen = lambda: sample_completions(  # noqa: E731
-                policy,
+        for name in names:
+            if name == "init":  # the base is sampled; the init policy and the run's adapter replace it
+                del model, policy
+                policy = load_adapter(load_run_policy(run_dir, cfg.model, device=device)[0], adapter)
+                policy.eval()
+            gen = lambda m=policy: sample_completions(  # noqa: E731
+                m,
                 tokenizer,
                 prompt_ids,
                 samples,
@@ -611,17 +657,8 @@ def evaluate_text(
                 progress=bar,
             )
             if name == "base" and full:
-                comps, finished = sample_completions(
-                    model,
-                    tokenizer,
-                    prompt_ids,
-                    samples,
-                    cfg.max_new_tokens,
-                    cfg.temperature,
-                    seed=cfg.seed,
-                    progress=bar,
-                )
-            elif name == "base":
+                comps, finished = gen(model)
+            elif name == "base" and cfg.init is None or name == "init":
                 with policy.disable_adapter():
                     comps, finished = gen()
             else:
@@ -649,6 +686,8 @@ def evaluate_text(
         "judges": judge_results,
         "judges_skipped": judges_skipped,
     }
+    if cfg.init is not None:
+        out["lineage"] = lineage_of(run_dir)  # base -> init(s) -> tuned, from the run records
     atomic_write_json(run_dir / "eval.json", out)
     atomic_write_text(
         run_dir / "samples.jsonl",

@@ -505,7 +505,7 @@ def train_sft(cfg: TrainConfig) -> Path:
     import torch
     from transformers import AutoTokenizer
 
-    from aigc_rl.agents.trl.run import check_model_limits, is_main_process
+    from aigc_rl.agents.trl.run import _resolve_run_init, check_model_limits, is_main_process
     from aigc_rl.agents.trl.trainer import StopFlag
     from aigc_rl.models import check_model_files, resolve_model
 
@@ -516,6 +516,7 @@ def train_sft(cfg: TrainConfig) -> Path:
     model_path = resolve_model(cfg.model)
     check_model_files(model_path)
     check_model_limits(cfg, model_path)
+    init = _resolve_run_init(cfg, run_dir)  # a bad --init fails here, before the run directory is touched
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -533,7 +534,7 @@ def train_sft(cfg: TrainConfig) -> Path:
     stop = StopFlag()
     try:
         with graceful_signals(stop):
-            _train_sft(cfg, rd, main, data, use_cuda, stop)
+            _train_sft(cfg, rd, main, data, use_cuda, stop, init)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
         step = checkpoint_step(ckpt) if ckpt is not None else 0
@@ -545,8 +546,13 @@ def train_sft(cfg: TrainConfig) -> Path:
     return run_dir
 
 
-def _train_sft(cfg: TrainConfig, rd: RunDir, main: bool, data: SFTData, use_cuda: bool, stop: Any) -> None:
+def _train_sft(
+    cfg: TrainConfig, rd: RunDir, main: bool, data: SFTData, use_cuda: bool, stop: Any, init: Any = None
+) -> None:
     """The fine-tuning proper, inside the run's lock and signal handlers (mirrors ``_train_text``).
+
+    ``init`` (``--init``, :func:`aigc_rl.lineage.resolve_init`) is copied into ``RUN/init`` once the run is
+    recorded, and the policy fine-tuned is the base with that copy merged in, as for ``aigc-rl train``.
 
     Raises:
         KeyboardInterrupt: a signal stopped it (after a final checkpoint when it was the first signal).
@@ -555,7 +561,7 @@ def _train_sft(cfg: TrainConfig, rd: RunDir, main: bool, data: SFTData, use_cuda
 
     from aigc_rl.agents.trl.run import _drop_incomplete_checkpoints, resume_checkpoint
     from aigc_rl.agents.trl.trainer import StopFlag
-    from aigc_rl.models import load_causal_lm
+    from aigc_rl.lineage import INIT_DIR, copy_init, init_chain, load_policy
 
     run_dir = rd.path
     resume_from: str | None = None
@@ -576,11 +582,18 @@ def _train_sft(cfg: TrainConfig, rd: RunDir, main: bool, data: SFTData, use_cuda
                 status="running", config=cfg.to_dict(), resumed_from=resume_from, sft_data=data.info
             )
         else:
-            rd.write_record(run_record(kind="text", config=cfg.to_dict(), extra={"sft_data": data.info}))
+            extra: dict[str, Any] = {"sft_data": data.info}
+            if init is not None:
+                extra["init"] = init.record
+            rd.write_record(run_record(kind="text", config=cfg.to_dict(), extra=extra))
+        if init is not None:
+            copy_init(init, run_dir / INIT_DIR)  # the run's own copy: resume, eval and export use it
         cfg.save(run_dir / "config.yaml")
     set_seed(cfg.seed)
-    model, tokenizer = load_causal_lm(cfg.model, device="cuda" if use_cuda else "cpu")
-    # Hook for `--init` (issue 12 item 2, another change): a fine-tuned starting policy replaces `model` here.
+    chain = None
+    if cfg.init is not None:  # other ranks read the source itself: the copy may not be there yet
+        chain = init_chain(run_dir / INIT_DIR) if main or init is None else init.chain()
+    model, tokenizer = load_policy(cfg.model, chain, device="cuda" if use_cuda else "cpu")
     trainer = build_sft_trainer(cfg, data, model, tokenizer, run_dir, use_cuda)
     trainer.remove_callback(StopFlag)  # the run's own flag, set by a signal that came before training
     trainer.add_callback(stop)

@@ -1,20 +1,24 @@
-"""Handwritten-digit image data: scikit-learn's bundled 8×8 digits and user-supplied 28×28 MNIST IDX files.
+"""Handwritten-digit image data: scikit-learn's bundled 8×8 digits, user-supplied 28×28 MNIST IDX files, NPZ.
 
 Nothing here downloads. ``load_images("digits")`` reads the 1,797 digits that ship inside scikit-learn
 (``sklearn.datasets.load_digits``, the UCI "Optical Recognition of Handwritten Digits" test set); MNIST
-(LeCun et al. 1998) is read from IDX files in a directory the user points to.
+(LeCun et al. 1998) is read from IDX files in a directory the user points to; any other images from a NumPy
+``.npz`` file (:func:`load_npz`).
 
 Every loader returns images as ``float32`` arrays of shape ``(N, H, W)`` with values in ``[0, 1]`` and labels
-as ``int64`` arrays of shape ``(N,)`` with values ``0..9``.
+as ``int64`` arrays of shape ``(N,)`` with values ``0..9`` (``-1`` for every image of an unlabelled NPZ file).
 """
 
 from __future__ import annotations
 
 import gzip
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import ConfigError, UserFileError
 
 __all__ = [
     "SPLITS",
@@ -24,7 +28,15 @@ __all__ = [
     "load_images",
     "split_indices",
     "dataset_name",
+    "load_npz",
+    "parse_classes",
+    "select_classes",
+    "resize_images",
+    "UNLABELLED",
 ]
+
+#: Label of every image of an NPZ file without a label array.
+UNLABELLED = -1
 
 #: Data splits. ``"all"``: every training image. ``"a"`` / ``"b"``: a fixed, stratified halving of the training
 #: images (seed 0), used to train the reward classifier (``a``) and the held-out judge classifier (``b``) on
@@ -183,26 +195,209 @@ def load_mnist(directory: str | Path, split: str = "all") -> tuple[np.ndarray, n
     return images, labels
 
 
-def load_images(data: str | Path = "digits", split: str = "all") -> tuple[np.ndarray, np.ndarray]:
-    """Load ``"digits"`` (scikit-learn) or MNIST from a directory of IDX files.
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (and optionally labels) from a NumPy ``.npz`` file, read without unpickling.
+
+    The images are the array named ``images`` (or ``x``, or the file's only array): ``(N, H, W)``, or
+    ``(N, H*W)`` with a square number of pixels (``(N, 64)`` -> 8×8, ``(N, 784)`` -> 28×28); either floats in
+    ``[0, 1]`` or integers in ``0..255`` (``uint8`` as MNIST stores them), which are divided by 255. Labels, if
+    any, are the array named ``labels`` (or ``y``): integers ``0..9`` of shape ``(N,)``.
 
     Args:
-        data: ``"digits"`` or a directory with MNIST IDX files.
-        split: See :data:`SPLITS`.
+        path: The ``.npz`` file (``numpy.savez`` / ``savez_compressed``).
+
+    Returns:
+        ``(images float32 (N, H, W) in [0, 1], labels int64 (N,))``; labels are all :data:`UNLABELLED` (-1)
+        when the file has none.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UserFileError: not an NPZ file, object arrays (would need unpickling), no image array, a wrong shape
+            or dtype, NaN/inf or values outside the range, labels of another length or outside ``0..9``.
+    """
+    path = Path(path)
+    where = f"--data {str(path)!r}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: NPZ file does not exist")
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle or a .npy
+        raise UserFileError(
+            f"{where} is not a readable .npz file (not a zip archive); write one with numpy.savez"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except ValueError as e:  # object arrays: numpy refuses to unpickle them
+        raise UserFileError(
+            f"{where}: cannot read the arrays without unpickling ({e}); save plain numeric arrays with numpy.savez"
+        ) from e
+    except (
+        OSError,
+        EOFError,
+    ) as e:  # not a zip archive, or a truncated one (zipfile.BadZipFile is an OSError)
+        raise UserFileError(
+            f"{where} is not a readable .npz file ({type(e).__name__}: {e}); write one with numpy.savez"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - zipfile.BadZipFile and friends: a damaged archive
+        raise UserFileError(f"{where} is not a readable .npz file ({type(e).__name__}: {e})") from e
+    key = next((k for k in ("images", "x") if k in arrays), None)
+    if key is None:
+        if len(arrays) != 1:
+            raise UserFileError(
+                f"{where} holds arrays {sorted(arrays)} but none named 'images' (or 'x'); save the images as "
+                "numpy.savez(FILE, images=..., labels=...)"
+            )
+        key = next(iter(arrays))
+    raw = arrays[key]
+    if raw.ndim == 2 and raw.shape[1] > 0 and int(round(raw.shape[1] ** 0.5)) ** 2 == raw.shape[1]:
+        side = int(round(raw.shape[1] ** 0.5))
+        raw = raw.reshape(raw.shape[0], side, side)
+    if raw.ndim != 3 or raw.shape[0] < 1 or raw.shape[1] < 2 or raw.shape[2] < 2:
+        raise UserFileError(
+            f"{where}: array {key!r} has shape {raw.shape}; expected images (N, H, W) such as (N, 8, 8) or "
+            "(N, 28, 28), or flattened (N, 64) / (N, 784), with N >= 1"
+        )
+    if raw.dtype.kind in "ui":
+        if raw.min() < 0 or raw.max() > 255:
+            raise UserFileError(
+                f"{where}: integer images of array {key!r} span {raw.min()}..{raw.max()}; expected 0..255 "
+                "(or floats in [0, 1])"
+            )
+        images = raw.astype(np.float32) / 255.0
+    elif raw.dtype.kind == "f":
+        if not np.isfinite(raw).all():
+            raise UserFileError(
+                f"{where}: array {key!r} holds NaN or infinite values; expected floats in [0, 1]"
+            )
+        if raw.min() < 0 or raw.max() > 1:
+            raise UserFileError(
+                f"{where}: float images of array {key!r} span [{raw.min():g}, {raw.max():g}]; expected [0, 1] "
+                "(divide 0..255 data by 255, or save it as uint8)"
+            )
+        images = raw.astype(np.float32)
+    else:
+        raise UserFileError(
+            f"{where}: array {key!r} has dtype {raw.dtype}; expected uint8 0..255 or floats in [0, 1]"
+        )
+    n = images.shape[0]
+    lkey = next((k for k in ("labels", "y") if k in arrays), None)
+    if lkey is None:
+        return images, np.full(n, UNLABELLED, dtype=np.int64)
+    lab = arrays[lkey]
+    if lab.shape != (n,) or lab.dtype.kind not in "ui" or (n and (lab.min() < 0 or lab.max() > 9)):
+        raise UserFileError(
+            f"{where}: array {lkey!r} (dtype {lab.dtype}, shape {lab.shape}) is not {n} integer labels in 0..9; "
+            "fix it or leave the labels out"
+        )
+    return images, lab.astype(np.int64)
+
+
+def parse_classes(text: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
+    """Digit classes to keep, from ``"3,5,8"`` or a list of ints.
+
+    Returns:
+        Sorted, distinct classes in ``0..9``.
+
+    Raises:
+        ConfigError: empty, not integers, or outside ``0..9``.
+    """
+    items = [t.strip() for t in text.split(",") if t.strip()] if isinstance(text, str) else list(text)
+    out: set[int] = set()
+    for t in items:
+        try:
+            c = int(t)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"--classes {text!r}: {t!r} is not a digit class; give e.g. --classes 3,5,8"
+            ) from None
+        if str(t).strip() != str(c) or not 0 <= c <= 9:
+            raise ConfigError(
+                f"--classes {text!r}: {t!r} is not a digit class 0..9; give e.g. --classes 3,5,8"
+            )
+        out.add(c)
+    if not out:
+        raise ConfigError(f"--classes {text!r} names no class; give e.g. --classes 3,5,8")
+    return tuple(sorted(out))
+
+
+def select_classes(
+    images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...], data: str = "data"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images whose label is one of ``classes``.
+
+    Raises:
+        ConfigError: the data has no labels, or none of its images is of those classes.
+    """
+    if len(labels) and bool((labels == UNLABELLED).all()):
+        raise ConfigError(
+            f"--classes needs labels, but {data} has none; add a 'labels' array to the NPZ file or drop --classes"
+        )
+    keep = np.isin(labels, np.asarray(classes, dtype=np.int64))
+    if not keep.any():
+        raise ConfigError(f"{data} holds no image of classes {list(classes)}; pick classes that occur in it")
+    return images[keep], labels[keep]
+
+
+def resize_images(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Shrink images to ``shape`` by area averaging (``torch.nn.functional.interpolate(mode="area")``).
+
+    That is adaptive average pooling: output row ``i`` averages input rows ``floor(i*H/h) .. ceil((i+1)*H/h)-1``
+    (for 28 -> 8, blocks of 4 rows overlapping by one). The 8×8 digits were made alike, from pixel counts over
+    4×4 blocks of 32×32 bitmaps (UCI optdigits), so a 28×28 MNIST image averaged down to 8×8 resembles them.
+    Enlarging is refused.
+
+    Args:
+        images: float32 ``(N, H, W)`` in ``[0, 1]``.
+        shape: target ``(h, w)`` with ``h <= H`` and ``w <= W``.
+
+    Returns:
+        float32 ``(N, h, w)`` in ``[0, 1]`` (the input itself when the shape already matches).
+
+    Raises:
+        ConfigError: the target is larger than the images.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if images.shape[1:] == (h, w):
+        return images
+    if h > images.shape[1] or w > images.shape[2]:
+        raise ConfigError(
+            f"the images are {images.shape[1]}x{images.shape[2]} but the model makes {h}x{w} images; aigc-rl "
+            "shrinks images to the model's size but does not enlarge them: give data at least that large"
+        )
+    import torch
+    from torch.nn import functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    return F.interpolate(t, size=(h, w), mode="area").squeeze(1).numpy().clip(0.0, 1.0)
+
+
+def load_images(data: str | Path = "digits", split: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """Load ``"digits"`` (scikit-learn), MNIST from a directory of IDX files, or an ``.npz`` file.
+
+    Args:
+        data: ``"digits"``, a directory with MNIST IDX files, or a ``.npz`` file (:func:`load_npz`).
+        split: See :data:`SPLITS` (an NPZ file has no ``"test"`` split; ``a``/``b`` halve it by label).
 
     Returns:
         ``(images float32 (N, H, W) in [0, 1], labels int64 (N,))``.
 
     Raises:
-        FileNotFoundError / ValueError: see :func:`load_mnist` and :func:`load_digits_images`.
+        FileNotFoundError / ValueError: see :func:`load_mnist`, :func:`load_npz` and :func:`load_digits_images`.
     """
     if str(data) == "digits":
         return load_digits_images(split)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
+    if str(data).endswith(".npz"):
+        if split == "test":
+            raise ConfigError(f"--data {str(data)!r}: an NPZ file has no 'test' split; use 'all', 'a' or 'b'")
+        x, y = load_npz(data)
+        idx = split_indices(y, split)
+        return x[idx], y[idx]
     return load_mnist(data, split)
 
 
 def dataset_name(data: str | Path) -> str:
-    """Short name of a data source: ``"digits"`` or ``"mnist"`` (a directory)."""
-    return "digits" if str(data) == "digits" else "mnist"
+    """Short name of a data source: ``"digits"``, ``"npz"`` (a ``.npz`` file) or ``"mnist"`` (a directory)."""
+    if str(data) == "digits":
+        return "digits"
+    return "npz" if str(data).endswith(".npz") else "mnist"

@@ -181,6 +181,13 @@ def judge_info(judges: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _lineage_text(lineage: Any) -> str | None:
+    """``"model → sft (runs/a) → grpo (runs/b)"`` from ``eval.json``'s ``lineage`` (``None`` without one)."""
+    if not isinstance(lineage, list) or not lineage:
+        return None
+    return " → ".join(str(s.get("label")) if isinstance(s, dict) else str(s) for s in lineage)
+
+
 def run_entry(run: RunData, thresholds: Thresholds | None = None, n_samples: int = 3) -> dict[str, Any]:
     """The report.json entry of one run (figures are added by the renderer)."""
     components = run_components(run)
@@ -204,6 +211,8 @@ def run_entry(run: RunData, thresholds: Thresholds | None = None, n_samples: int
         "metric_order": _metric_order(run, components),
         "policies": run.policies,
         "judges": run.judges,
+        "lineage": (run.eval or {}).get("lineage") or None,
+        "lineage_text": _lineage_text((run.eval or {}).get("lineage")),
         "judges_skipped": run.judges_skipped,
         "judge_info": judge_info(run.judges),
         "training": _training_summary(run),

@@ -193,7 +193,9 @@ def pareto_figure(points: list[dict[str, Any]], title: str) -> bytes | None:
     """Quality-versus-creativity scatter with the Pareto front drawn as a step line.
 
     Args:
-        points: ``{"label", "policy", "quality", "creativity", "on_front"}`` dicts (scores in [0, 1]).
+        points: ``{"label", "policy", "quality", "creativity", "on_front"}`` dicts (scores in [0, 1]), with
+            ``"run"`` where known: a run that has an ``"init"`` policy (started with ``--init``) gets its base,
+            init and tuned points joined by arrows in lineage order.
         title: Axes title.
 
     Returns:
@@ -215,15 +217,38 @@ def pareto_figure(points: list[dict[str, Any]], title: str) -> bytes | None:
             xs.append(p["quality"])
             ys.append(p["creativity"])
         ax.plot(xs, ys, color="#c0392b", lw=1.2, ls="--", label="Pareto front")
+    by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in pts:
+        by_run.setdefault(str(p.get("run")), {})[p["policy"]] = p
+    for pols in by_run.values():  # a run started from --init: base -> init -> tuned joined in lineage order
+        if "init" in pols:
+            chain = [pols[k] for k in ("base", "init", "tuned") if k in pols]
+            ax.plot(
+                [p["quality"] for p in chain],
+                [p["creativity"] for p in chain],
+                color="#555555",
+                lw=1.0,
+                zorder=2,
+                marker="",
+            )
+            for a, b in zip(chain, chain[1:], strict=False):
+                ax.annotate(
+                    "",
+                    (b["quality"], b["creativity"]),
+                    (a["quality"], a["creativity"]),
+                    arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1.0},
+                    zorder=2,
+                )
+    style = {"base": ("s", "#7f8c8d"), "init": ("^", "#27ae60")}
     labels: dict[tuple[float, float], list[str]] = {}
     for p in pts:
-        base = p["policy"] == "base"
+        marker, color = style.get(p["policy"], ("o", "#1f5fa8"))
         ax.scatter(
             p["quality"],
             p["creativity"],
             s=70,
-            marker="s" if base else "o",
-            color="#7f8c8d" if base else "#1f5fa8",
+            marker=marker,
+            color=color,
             edgecolor="#c0392b" if p["on_front"] else "white",
             linewidth=2 if p["on_front"] else 0.5,
             zorder=3,
@@ -234,6 +259,8 @@ def pareto_figure(points: list[dict[str, Any]], title: str) -> bytes | None:
             "\n".join(names), (q, c), textcoords="offset points", xytext=(7, 4), fontsize=8, va="bottom"
         )
     ax.scatter([], [], marker="s", color="#7f8c8d", label="base policy")
+    if any(p["policy"] == "init" for p in pts):
+        ax.scatter([], [], marker="^", color="#27ae60", label="init policy (--init)")
     ax.scatter([], [], marker="o", color="#1f5fa8", label="tuned policy")
     ax.set_xlabel("quality (mean of normalised quality components, 1 = best)", fontsize=9)
     ax.set_ylabel("creativity (normalised, 1 = best)", fontsize=9)

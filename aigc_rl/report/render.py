@@ -632,6 +632,8 @@ def _markdown(
             + (f" (components: {_md(', '.join(r['components']))})" if r["components"] else ""),
             f"- Agent: {_md(r['agent_text'] or '—')}",
         ]
+        if r.get("lineage_text"):
+            o.append(f"- Lineage: {_md(r['lineage_text'])}")
         if r["config_yaml"]:
             o += [
                 "",

@@ -35,7 +35,7 @@ import yaml
 __all__ = ["RunData", "load_run", "POLICY_ORDER", "IMAGE_POLICIES"]
 
 #: Policies in display order; any other policy name found in eval.json follows these.
-POLICY_ORDER = ("base", "tuned")
+POLICY_ORDER = ("base", "init", "tuned")  # the lineage order: base -> init (--init) -> tuned
 #: Sample-grid file per policy for image runs.
 IMAGE_POLICIES = {"base": "samples_base.png", "tuned": "samples_tuned.png"}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,7 +72,7 @@ class RunData:
     @property
     def policies(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``eval.json``'s ``policies`` as policy -> metric -> ``{"mean": float|None, "ci95": [lo, hi]|None}``,
-        base first, then tuned, then any other policy; empty without an eval."""
+        base first, then init (a run started with ``--init``), then tuned, then any other policy; empty without an eval."""
         pol = (self.eval or {}).get("policies") or {}
         order = [p for p in POLICY_ORDER if p in pol] + [p for p in pol if p not in POLICY_ORDER]
         return {p: pol[p] for p in order}

@@ -165,6 +165,7 @@ a { color: var(--accent); }
 <dt>Task</dt><dd>{{ r.task or "—" }}</dd>
 <dt>Reward</dt><dd><code>{{ r.reward or "—" }}</code>{% if r.components %} (components: {{ r.components|join(", ") }}){% endif %}</dd>
 <dt>Agent</dt><dd>{{ r.agent_text or "—" }}</dd>
+{% if r.lineage_text %}<dt>Lineage</dt><dd>{{ r.lineage_text }}</dd>{% endif %}
 </dl>
 {% if r.config_yaml %}<details><summary>Resolved config (config.yaml)</summary>
 <pre>{{ r.config_yaml }}</pre></details>{% endif %}

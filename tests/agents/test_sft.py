@@ -383,3 +383,23 @@ def test_csv_saved_dataset_and_task_name_sources(tmp_path, monkeypatch):
     assert sft_mod.sft_source(cfg) == "support"
     with pytest.raises(ConfigError, match="--sft-data"):
         sft_mod.sft_source(TrainConfig(agent="sft", prompts="p.jsonl"))
+
+
+def test_sft_from_an_init_run_records_and_evaluates_the_lineage(tiny_model_dir, demo_file, tmp_path):
+    first = run_train(_cfg(tiny_model_dir, demo_file, tmp_path / "first", max_steps=1))
+    second = tmp_path / "second"
+    assert cli_main(_flags(tiny_model_dir, demo_file, second, "--max-steps", "1", "--init", str(first))) == 0
+    rec = json.loads((second / "run.json").read_text())
+    assert rec["init"]["kind"] == "run" and rec["init"]["agent"] == "sft"
+    assert (second / "init" / "adapter_model.safetensors").is_file()
+    res = evaluate_run(second, judges="none", report=False)
+    assert list(res["policies"]) == ["base", "init", "tuned"]
+    assert [s["stage"] for s in res["lineage"]] == ["base", "init", "tuned"]
+
+
+@pytest.mark.parametrize("task", ["content", "support", "education"])
+def test_shipped_demos_load_as_prompt_completion(task):
+    rows, info = load_sft_rows(task)
+    assert (
+        info["format"] == "prompt-completion" and len(rows) >= 100 and info["path"].endswith(f"{task}.jsonl")
+    )
