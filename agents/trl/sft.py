@@ -485,6 +485,23 @@ def build_sft_trainer(
     return trainer
 
 
+def _check_same_data(cfg: TrainConfig, run_dir: Path, info: dict[str, Any]) -> None:
+    """``--resume``: refuse demonstrations that differ from those the run started on (by SHA-256).
+
+    Raises:
+        ConfigError: the file's digest differs from the one in ``run.json`` (names the file and the fix).
+    """
+    rd = RunDir(run_dir)
+    if not cfg.resume or not rd.record_path.is_file():
+        return
+    recorded = (rd.read_record().get("sft_data") or {}).get("sha256")
+    if recorded and info.get("sha256") and recorded != info["sha256"]:
+        raise ConfigError(
+            f"--resume: {info['path']} changed since the run started (SHA-256 {info['sha256'][:12]}... vs "
+            f"{recorded[:12]}...); restore the file, or start a new run in another --output-dir"
+        )
+
+
 def train_sft(cfg: TrainConfig) -> Path:
     """The text backend's supervised fine-tuning (:class:`aigc_rl.backends.TextBackend`, ``agent: sft``).
 
@@ -521,6 +538,7 @@ def train_sft(cfg: TrainConfig) -> Path:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     data = format_sft_rows(cfg, rows, info, tokenizer)
+    _check_same_data(cfg, run_dir, info)
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")

@@ -218,7 +218,7 @@ def test_overwrite_refuses_data_inside_the_run(tiny_model_dir, demo_file, tmp_pa
     assert "lies inside" in capsys.readouterr().err and (out / "adapter").is_dir()
 
 
-def test_resume_continues_from_the_newest_complete_checkpoint(tiny_model_dir, demo_file, tmp_path):
+def test_resume_continues_from_the_newest_complete_checkpoint(tiny_model_dir, demo_file, tmp_path, capsys):
     full = run_train(_cfg(tiny_model_dir, demo_file, tmp_path / "full", max_steps=4))
     part = tmp_path / "part"
     run_train(_cfg(tiny_model_dir, demo_file, part, max_steps=2))
@@ -229,8 +229,17 @@ def test_resume_continues_from_the_newest_complete_checkpoint(tiny_model_dir, de
     a = load_file(str(full / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(part / "adapter" / "adapter_model.safetensors"))
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # same as the uninterrupted run
-    # a resumed run keeps its config
+    # a resumed run keeps its config and its data
     assert cli_main(["sft", "--output-dir", str(part), "--resume", "--learning-rate", "0.1"]) == 2
+    changed = _demos(tmp_path / "changed.jsonl", n=3)
+    cont = tmp_path / "cont"
+    run_train(_cfg(tiny_model_dir, changed, cont, max_steps=1))
+    _demos(changed, n=4)
+    before = (cont / "run.json").read_text()
+    capsys.readouterr()
+    assert cli_main(["sft", "--output-dir", str(cont), "--resume", "--max-steps", "2"]) == 2
+    assert "changed since the run started" in capsys.readouterr().err
+    assert (cont / "run.json").read_text() == before  # refused before anything was touched
 
 
 def test_stop_flag_stops_at_a_checkpoint(tiny_model_dir, demo_file, tmp_path, monkeypatch):
