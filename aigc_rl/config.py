@@ -76,6 +76,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scale_rewards": ("group", "batch", "none"),
     "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
     "composition": ("sum", "darling"),
+    "vec_env": ("dummy", "subproc"),
 }
 #: Fields passed to TRL's ``GRPOConfig`` / ``RLOOConfig`` under the same name (RLOO lacks some; see
 #: :meth:`TrainConfig.validate`).
@@ -111,9 +112,18 @@ RL_ONLY: dict[str, Any] = {
 #: Fields that only supervised fine-tuning (``agent: sft``) uses, with their "not set" value.
 SFT_ONLY: dict[str, Any] = {"sft_data": None, "full_finetune": False}
 #: Fields ``--resume`` may change: they do not alter what the run has trained so far (``max_steps`` only
-#: upward; ``device`` moves the rest of the run, e.g. onto a GPU). Any other field given with ``--resume`` must
+#: upward; ``device`` moves the rest of the run, e.g. onto a GPU; ``use_vllm`` changes only the generation
+#: engine). Any other field given with ``--resume`` must
 #: equal the run's recorded value.
-RESUME_SAFE = ("max_steps", "device", "logging_steps", "save_steps", "eval_prompts", "eval_samples")
+RESUME_SAFE = (
+    "max_steps",
+    "device",
+    "logging_steps",
+    "save_steps",
+    "eval_prompts",
+    "eval_samples",
+    "use_vllm",
+)
 _RESUME_IGNORED = ("output_dir", "resume", "overwrite")
 
 
@@ -274,13 +284,27 @@ class TrainConfig:
         default="gan", metadata={"help": "image generator: gan, vae or a weights directory"}
     )
     n_envs: int = field(default=8, metadata={"help": "parallel envs (image agents)"})
+    vec_env: str = field(
+        default="dummy",
+        metadata={
+            "help": "image runs: dummy (the n_envs in this process, one generator call per step) or subproc "
+            "(SB3 SubprocVecEnv, one process per env)"
+        },
+    )
     # runtime
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    use_vllm: bool = field(
+        default=False,
+        metadata={
+            "help": "text runs: generate rollouts with vLLM on the training GPU (TRL's colocate mode); needs a "
+            "GPU and vllm installed"
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={
             "help": "continue the run in output_dir from its newest complete checkpoint, with the run's own "
-            "config; only --max-steps (upward), --device, --logging-steps, --save-steps, --eval-prompts and "
+            "config; only --max-steps (upward), --device, --use-vllm, --logging-steps, --save-steps, --eval-prompts and "
             "--eval-samples may be given to change it"
         },
     )
@@ -350,7 +374,7 @@ class TrainConfig:
                     f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r} "
                     f"(--{name.replace('_', '-')})"
                 )
-        for name in ("use_adaptive_entropy", "mask_truncated_completions"):
+        for name in ("use_adaptive_entropy", "mask_truncated_completions", "use_vllm"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name, (f_lo, f_hi) in (("kl_target", (0.0, 100.0)), ("epsilon_high", (0.0, 10.0))):
@@ -381,6 +405,8 @@ class TrainConfig:
             raise ConfigError(f"normalize must be none, batch or group, got {self.normalize!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.use_vllm and self.kind != "text":
+            raise ConfigError(f"use_vllm applies to text runs (TRL), not to {self.env}; drop --use-vllm")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: pick one")
         if self.init is not None and (self.kind != "text" or not isinstance(self.init, str) or not self.init):

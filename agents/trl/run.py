@@ -54,6 +54,7 @@ from aigc_rl.stats import bootstrap_ci
 __all__ = [
     "train_text",
     "evaluate_text",
+    "check_vllm",
     "is_main_process",
     "prepare_run_dir",
     "check_model_limits",
@@ -276,13 +277,14 @@ def train_text(cfg: TrainConfig) -> Path:
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
+    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    check_vllm(cfg, use_cuda)  # first: it needs no file read
     _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
     model_path = resolve_model(cfg.model)  # a missing model fails here
     check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
     check_model_limits(cfg, model_path)
     init = _resolve_run_init(cfg, run_dir)  # a bad --init fails here, before the run directory is touched
     reward = make_reward(cfg)  # after the model's files are checked: it may read the tokenizer
-    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
@@ -307,6 +309,40 @@ def train_text(cfg: TrainConfig) -> Path:
     finally:
         rd.release()
     return run_dir
+
+
+def _vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def check_vllm(cfg: TrainConfig, use_cuda: bool) -> None:
+    """Check that ``--use-vllm`` can run here: vLLM is importable and the run trains on a GPU.
+
+    TRL's colocate mode (``GRPOConfig(use_vllm=True, vllm_mode="colocate")``) starts a vLLM engine inside each
+    training process, on that process's GPU; vLLM has no CPU path there. Nothing is checked without
+    ``use_vllm``.
+
+    Args:
+        cfg: The run config.
+        use_cuda: Whether the run trains on a GPU (``--device cuda``, or ``auto`` with a GPU visible).
+
+    Raises:
+        ConfigError: ``use_vllm`` is set and vllm is not installed, or the run does not train on a GPU.
+    """
+    if not cfg.use_vllm:
+        return
+    if not _vllm_installed():
+        raise ConfigError(
+            "--use-vllm: vllm is not installed; install vllm on a GPU machine (pip install vllm) or drop --use-vllm"
+        )
+    if not use_cuda:
+        raise ConfigError(
+            f"--use-vllm needs a GPU, but this run trains on the CPU (--device {cfg.device}"
+            f"{', torch sees no GPU' if cfg.device == 'auto' else ''}); run on a GPU with --device cuda or drop "
+            "--use-vllm"
+        )
 
 
 def _resolve_run_init(cfg: TrainConfig, run_dir: Path) -> Any:
