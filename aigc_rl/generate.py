@@ -203,7 +203,7 @@ def generate_text(run_dir: str | Path, opts: GenerateOptions) -> list[dict[str, 
 
     run_dir = Path(run_dir)
     cfg = text_run_config(run_dir)
-    available = policy_names(cfg)
+    available = policy_names(cfg, run_dir)
     if opts.policy == "init" and "init" not in available:
         raise ConfigError(
             f"--policy init: the run {run_dir} has no init policy (it was not trained with --init); choose "

@@ -69,6 +69,7 @@ RUN_ENTRIES: tuple[str, ...] = (
     "config.yaml",
     "train_summary.json",
     "adapter",
+    "model",
     "init",
     "policy.safetensors",
     "policy.json",

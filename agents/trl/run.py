@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "train_text",
     "evaluate_text",
+    "check_vllm",
     "is_main_process",
     "prepare_run_dir",
     "check_model_limits",
@@ -67,6 +68,7 @@ __all__ = [
     "summarize",
     "text_run_config",
     "policy_names",
+    "is_full_finetune",
     "run_policies",
     "repetition_rate",
     "generate_completions",
@@ -282,13 +284,14 @@ def train_text(cfg: TrainConfig) -> Path:
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
+    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    check_vllm(cfg, use_cuda)  # first: it needs no file read
     _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
     model_path = resolve_model(cfg.model)  # a missing model fails here
     check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
     check_model_limits(cfg, model_path)
     init = _resolve_run_init(cfg, run_dir)  # a bad --init fails here, before the run directory is touched
     reward = make_reward(cfg)  # after the model's files are checked: it may read the tokenizer
-    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
@@ -313,6 +316,40 @@ def train_text(cfg: TrainConfig) -> Path:
     finally:
         rd.release()
     return run_dir
+
+
+def _vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def check_vllm(cfg: TrainConfig, use_cuda: bool) -> None:
+    """Check that ``--use-vllm`` can run here: vLLM is importable and the run trains on a GPU.
+
+    TRL's colocate mode (``GRPOConfig(use_vllm=True, vllm_mode="colocate")``) starts a vLLM engine inside each
+    training process, on that process's GPU; vLLM has no CPU path there. Nothing is checked without
+    ``use_vllm``.
+
+    Args:
+        cfg: The run config.
+        use_cuda: Whether the run trains on a GPU (``--device cuda``, or ``auto`` with a GPU visible).
+
+    Raises:
+        ConfigError: ``use_vllm`` is set and vllm is not installed, or the run does not train on a GPU.
+    """
+    if not cfg.use_vllm:
+        return
+    if not _vllm_installed():
+        raise ConfigError(
+            "--use-vllm: vllm is not installed; install vllm on a GPU machine (pip install vllm) or drop --use-vllm"
+        )
+    if not use_cuda:
+        raise ConfigError(
+            f"--use-vllm needs a GPU, but this run trains on the CPU (--device {cfg.device}"
+            f"{', torch sees no GPU' if cfg.device == 'auto' else ''}); run on a GPU with --device cuda or drop "
+            "--use-vllm"
+        )
 
 
 def _resolve_run_init(cfg: TrainConfig, run_dir: Path) -> Any:
@@ -551,12 +588,23 @@ def text_run_config(run_dir: str | Path) -> TrainConfig:
     cfg_fields.update(resume=False, overwrite=False)
     cfg = TrainConfig(**cfg_fields)
     adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
+    command = "sft" if cfg.agent == "sft" else "train"
+    if is_full_finetune(run_dir, cfg):
+        if not (run_dir / "model" / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{run_dir / 'model'} is missing: the run has not finished training (resume it with `aigc-rl "
+                f"sft --output-dir {run_dir} --resume`)"
+            )
+        from aigc_rl.models import check_model_files
+
+        check_model_files(run_dir / "model")  # damaged weights fail before any model is loaded
+    elif not (adapter / "adapter_config.json").exists():
         raise FileNotFoundError(
-            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
-            f"{run_dir} --resume`)"
+            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl {command} "
+            f"--output-dir {run_dir} --resume`)"
         )
-    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+    else:
+        check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
     init_dir = run_dir / INIT_DIR
     if cfg.init is not None and not init_dir.is_dir():
         raise FileNotFoundError(
@@ -566,10 +614,17 @@ def text_run_config(run_dir: str | Path) -> TrainConfig:
     return cfg
 
 
-def policy_names(cfg: TrainConfig) -> tuple[str, ...]:
+def is_full_finetune(run_dir: str | Path, cfg: TrainConfig) -> bool:
+    """True for an ``aigc-rl sft --full-finetune`` run: it saves a whole model in ``model/``, no adapter."""
+    return bool((recorded_config(run_dir) or {}).get("full_finetune")) and cfg.agent == "sft"
+
+
+def policy_names(cfg: TrainConfig, run_dir: str | Path | None = None) -> tuple[str, ...]:
     """A text run's policies in lineage order: ``("base", "tuned")``, or ``("base", "init", "tuned")`` for a
-    run trained with ``--init``."""
-    return ("base", "tuned") if cfg.init is None else ("base", "init", "tuned")
+    run trained with ``--init`` (a full fine-tune, :func:`is_full_finetune`, has base and tuned only)."""
+    if cfg.init is None or (run_dir is not None and is_full_finetune(run_dir, cfg)):
+        return ("base", "tuned")
+    return ("base", "init", "tuned")
 
 
 def run_policies(
@@ -587,7 +642,8 @@ def run_policies(
       with its LoRA adapter disabled (one copy of the weights for both).
     * ``init``: the run's init policy (base with ``RUN/init`` merged, :func:`aigc_rl.lineage.load_run_policy`),
       i.e. the tuned policy with the run's adapter disabled.
-    * ``tuned``: the run's adapter (``RUN/adapter``) on the base or on the init policy.
+    * ``tuned``: the run's adapter (``RUN/adapter``) on the base or on the init policy; for a full fine-tune
+      (:func:`is_full_finetune`) the run's ``model/``.
 
     For a run without an init, the run's fluency reward is pointed at the policy's base
     (:func:`share_reference_model`). Once the init policy is loaded, ``model`` is dropped (the caller should
@@ -615,6 +671,20 @@ def run_policies(
     from aigc_rl.models import load_adapter
 
     adapter = Path(run_dir) / "adapter"
+    if is_full_finetune(run_dir, cfg):  # base and tuned are two models: the run's base and its model/
+        from aigc_rl.models import load_causal_lm
+
+        for name in names:
+            if name == "base":
+                yield name, model.eval(), nullcontext()
+            else:
+                model = None
+                yield (
+                    name,
+                    load_causal_lm(str(Path(run_dir) / "model"), device=device)[0].eval(),
+                    nullcontext(),
+                )
+        return
     if cfg.init is None:
         policy = load_adapter(model, adapter)
         policy.eval()
@@ -681,6 +751,9 @@ def evaluate_text(
     ``samples.jsonl`` row a ``"judges": {JUDGE: value}`` sub-dict. The judges run after sampling and use no
     random numbers of the sampler, so ``policies`` is the same with any ``judges``.
 
+    A full fine-tune (``aigc-rl sft --full-finetune``) has no adapter: its tuned policy is the run's ``model/``
+    and its base the run's ``model``, loaded apart (two models in memory).
+
     Raises:
         ConfigError: ``judges`` names an unknown judge or one whose dependencies are missing.
     """
@@ -705,7 +778,7 @@ def evaluate_text(
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
-    names = policy_names(cfg)
+    names = policy_names(cfg, run_dir)
     policies = run_policies(cfg, run_dir, names, model, tokenizer, reward, device)
     del model  # run_policies holds it, and drops it once the init policy replaces it
     total = len(names) * len(indices) * samples

@@ -243,6 +243,8 @@ def build_trainer(
         # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
         gradient_checkpointing=False,
     )
+    if getattr(cfg, "use_vllm", False):  # rollouts from a vLLM engine on each process's GPU (check_vllm)
+        common.update(use_vllm=True, vllm_mode="colocate")
     from aigc_rl.config import GRPO_ONLY, TRL_FIELDS
 
     for name in TRL_FIELDS:
