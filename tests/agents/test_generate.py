@@ -14,6 +14,7 @@ import pytest
 
 from aigc_rl.agents.trl.run import sample_completions
 from aigc_rl.cli import main as cli_main
+from aigc_rl.config import ConfigError
 from aigc_rl.generate import GenerateOptions, generate_text, grid_size, text_table
 from aigc_rl.models import load_adapter, load_causal_lm
 from aigc_rl.run import RunDir, RunLockedError
@@ -300,3 +301,41 @@ def test_generate_on_an_init_run_shows_base_init_tuned(text_run, tmp_path):
     assert [r["completion"] for r in rows if r["policy"] == "init"] == init
     only = generate_text(run, GenerateOptions(**{**vars(opts), "policy": "init"}))
     assert [r["completion"] for r in only] == init
+
+
+def test_generate_on_a_full_finetune_sft_run(text_run, tmp_path):
+    demos = tmp_path / "d.jsonl"
+    demos.write_text(
+        "".join(
+            json.dumps({"prompt": f"write about the {w}", "completion": f"the {w} is warm."}) + "\n"
+            for w in ("sun", "sea", "cat", "dog")
+        )
+    )
+    from aigc_rl.config import TrainConfig
+
+    cfg = TrainConfig(
+        model=str(text_run.parent / "model"),
+        agent="sft",
+        sft_data=str(demos),
+        full_finetune=True,
+        reward="distinct-2",
+        learning_rate=0.05,
+        max_steps=2,
+        prompts_per_step=2,
+        max_new_tokens=8,
+        save_steps=1,
+        device="cpu",
+        output_dir=str(tmp_path / "sft"),
+    )
+    run = run_train(cfg)
+    assert not (run / "adapter").exists()
+    rows = generate_text(run, GenerateOptions(prompts=["the moon"], n=2, seed=5, max_new_tokens=4))
+    assert [r["policy"] for r in rows] == ["base", "tuned"] * 2
+    # tuned = the run's model/, sampled directly with the same seed
+    model, tok = load_causal_lm(str(run / "model"), device="cpu")
+    ids = [TextTask(prompts=["the moon"], tokenizer=tok, reward="distinct-2").encode(0)[0]]
+    assert [r["completion"] for r in rows if r["policy"] == "tuned"] == sample_completions(
+        model.eval(), tok, ids, 2, 4, 1.0, seed=5
+    )[0][0]
+    with pytest.raises(ConfigError, match="no init policy"):
+        generate_text(run, GenerateOptions(prompts=["x"], policy="init"))
