@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 from aigc_rl.chat import messages_for
 from aigc_rl.rewards import CompositeReward, RewardModel
 from aigc_rl.run import MetricsWriter, atomic_write_json, mark_complete
+from aigc_rl.tracking import TB_DIR
 
 if TYPE_CHECKING:
     from trl import GRPOTrainer, RLOOTrainer
@@ -32,6 +33,7 @@ __all__ = [
     "CheckpointMarker",
     "StopFlag",
     "AdaptiveKLController",
+    "report_to_for",
 ]
 
 
@@ -206,7 +208,8 @@ def build_trainer(
 
     Returns:
         The trainer, with :class:`MetricsLogger`, :class:`CheckpointMarker` and :class:`StopFlag` attached
-        (the stop flag is ``trainer.stop_flag``).
+        (the stop flag is ``trainer.stop_flag``), and the trackers of ``cfg.report_to`` (TensorBoard event files
+        in ``run_dir/tb``, see :func:`report_to_for`).
     """
     from peft import LoraConfig
 
@@ -231,7 +234,7 @@ def build_trainer(
         save_steps=cfg.save_steps,
         save_total_limit=2,
         seed=cfg.seed,
-        report_to="none",
+        report_to=report_to_for(cfg, run_dir),
         bf16=use_cuda,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
@@ -282,7 +285,32 @@ def build_trainer(
         at = next(i for i, c in enumerate(handler.callbacks) if isinstance(c, MetricsLogger))
         handler.callbacks.insert(at, AdaptiveKLController(trainer, cfg.kl_target))
     _epoch_seeded_sampler(trainer)
+    tb_dir = str(run_dir / TB_DIR)
+    for cb in trainer.callback_handler.callbacks:
+        # transformers 5 has no TrainingArguments.logging_dir: the callback's own attribute (read when
+        # training begins) places the event files in the run directory instead of checkpoints/runs/<date>.
+        if type(cb).__name__ == "TensorBoardCallback" and getattr(cb, "tb_writer", None) is None:
+            cb.logging_dir = tb_dir
     return trainer
+
+
+def report_to_for(cfg: Any, run_dir: Path) -> str | list[str]:
+    """TRL's ``report_to`` for ``cfg.report_to`` (``"none"``, ``"all"`` or a list of integration names).
+
+    With ``wandb`` the W&B run files go into ``run_dir`` and the project is ``aigc-rl`` unless
+    ``WANDB_DIR`` / ``WANDB_PROJECT`` say otherwise (transformers' ``WandbCallback`` reads them).
+    """
+    import os
+
+    from aigc_rl.tracking import parse_report_to
+
+    names = parse_report_to(getattr(cfg, "report_to", "none"), "text")
+    if "wandb" in names or "all" in names:
+        os.environ.setdefault("WANDB_DIR", str(run_dir))
+        os.environ.setdefault("WANDB_PROJECT", "aigc-rl")
+    if not names:
+        return "none"
+    return "all" if names == ["all"] else names
 
 
 def _epoch_seeded_sampler(trainer: Any) -> None:
