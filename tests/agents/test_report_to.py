@@ -167,3 +167,18 @@ def test_image_run_logs_rows_to_wandb(tmp_path, monkeypatch):
         assert data["train/reward"] == rec["reward"] and data["train/episodes"] == rec["episodes"]
     assert calls["finish"] == [True]
     assert not (run / "tb").exists()
+
+
+def test_overwrite_removes_the_tracker_files_and_keeps_the_users(tmp_path):
+    from aigc_rl.run import RunDir, run_record
+
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.write_record(run_record(kind="text", config={}))
+    for d in ("tb", "wandb"):
+        (rd.path / d).mkdir()
+        (rd.path / d / "events.out.tfevents.1").write_bytes(b"x")
+    (rd.path / "mine.txt").write_text("mine")
+    rd.prepare(overwrite=True)
+    rd.release()
+    assert sorted(p.name for p in rd.path.iterdir() if p.name != ".lock") == ["mine.txt"]
