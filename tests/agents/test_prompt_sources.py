@@ -224,3 +224,18 @@ def test_hub_id_is_loaded_with_its_split_when_the_hub_is_reachable(monkeypatch):
         PromptFileError, match=r"cannot load the Hub dataset 'someone/prompts' \(ConnectionError"
     ):
         load_prompts("someone/prompts:train", "all")
+
+
+def test_overwrite_refuses_a_dataset_directory_inside_the_run(tmp_path, capsys, sources, tiny_model_dir):
+    from aigc_rl.run import RunDir, run_record
+
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.write_record(run_record(kind="text", config={}))
+    shutil.copytree(sources / "dsd", rd.path / "dsd")
+    before = _snapshot(tmp_path)
+    argv = _train(f"{rd.path / 'dsd'}:train", rd.path, tiny_model_dir, "--prompt-column", "question")
+    rc = main([*argv, "--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "lies inside" in err and len(err.splitlines()) == 1, err
+    assert _snapshot(tmp_path) == before

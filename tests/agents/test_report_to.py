@@ -182,3 +182,16 @@ def test_overwrite_removes_the_tracker_files_and_keeps_the_users(tmp_path):
     rd.prepare(overwrite=True)
     rd.release()
     assert sorted(p.name for p in rd.path.iterdir() if p.name != ".lock") == ["mine.txt"]
+
+
+def test_resume_may_change_report_to_only(tmp_path, tiny_model_dir, prompt_file):
+    cfg = tiny_train_config(
+        tiny_model_dir, prompt_file, tmp_path / "run", report_to="tensorboard", resume=True
+    )
+    recorded = tiny_train_config(tiny_model_dir, prompt_file, tmp_path / "run").to_dict()
+    cfg.check_resume(recorded)  # none -> tensorboard: allowed, it does not change what is trained
+    moved = tiny_train_config(
+        tiny_model_dir, prompt_file, tmp_path / "run", prompt_column="text", resume=True
+    )
+    with pytest.raises(ConfigError, match="prompt_column is 'text' but the run was trained with 'prompt'"):
+        moved.check_resume(recorded)
