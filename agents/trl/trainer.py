@@ -285,12 +285,13 @@ def build_trainer(
         at = next(i for i, c in enumerate(handler.callbacks) if isinstance(c, MetricsLogger))
         handler.callbacks.insert(at, AdaptiveKLController(trainer, cfg.kl_target))
     _epoch_seeded_sampler(trainer)
-    tb_dir = str(run_dir / TB_DIR)
+    from transformers.integrations import TensorBoardCallback
+
     for cb in trainer.callback_handler.callbacks:
         # transformers 5 has no TrainingArguments.logging_dir: the callback's own attribute (read when
         # training begins) places the event files in the run directory instead of checkpoints/runs/<date>.
-        if type(cb).__name__ == "TensorBoardCallback" and getattr(cb, "tb_writer", None) is None:
-            cb.logging_dir = tb_dir
+        if isinstance(cb, TensorBoardCallback) and cb.tb_writer is None:
+            cb.logging_dir = str(run_dir / TB_DIR)
     return trainer
 
 
