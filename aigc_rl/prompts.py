@@ -11,7 +11,8 @@ fixed split (the last 60 lines are ``eval``). A user file may be
   ``DatasetDict.save_to_disk`` (a ``DatasetDict`` needs a dataset split: ``DIR:SPLIT``), a Parquet file
   (``.parquet``) or an Arrow file (``.arrow``, the stream format ``datasets`` writes or the IPC file format);
 * a Hugging Face Hub dataset id ``owner/name[:SPLIT]``, read with ``datasets.load_dataset`` only when the hub is
-  reachable (with ``HF_HUB_OFFLINE`` set the error says how to supply it locally).
+  reachable (``HF_HUB_OFFLINE`` set, or one ``huggingface_hub.dataset_info`` request failing, gives an error
+  that says how to supply it locally).
 
 The prompt column is ``prompt`` unless ``prompt_column`` names another (``--prompt-column``);
 ``reference_columns`` (``--reference-columns a,b``) gathers the strings (or lists of strings) of those columns
@@ -373,6 +374,31 @@ def _load_table_file(path: Path, split: str | None) -> tuple[list[str], list[dic
     return _dataset_rows(str(path), table)
 
 
+def _probe_hub(src: str, name: str, split: str | None) -> None:
+    """Ask the Hub for the dataset's info once, without retries, before ``load_dataset`` (which retries an
+    unreachable hub for about 20 s).
+
+    Raises:
+        PromptFileError: the hub is unreachable (saying how to supply the dataset locally), or has no such
+            dataset (or it is private or gated).
+    """
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        huggingface_hub.dataset_info(name, timeout=10)
+    except (RepositoryNotFoundError, GatedRepoError) as e:
+        raise PromptFileError(
+            f"--prompts {src}: no such local file or directory, and the Hugging Face Hub has no dataset {name!r} "
+            f"(or it is private or gated: log in with `hf auth login`) ({type(e).__name__}); check the id"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - DNS, connection, proxy, timeout: the hub is not reachable
+        raise PromptFileError(
+            f"--prompts {src}: no such local file or directory, and the Hugging Face Hub is unreachable "
+            f"({type(e).__name__}: {' '.join(str(e).split())[:120]}); {_hub_hint(name, split)}"
+        ) from None
+
+
 def _load_hub(src: str, name: str, split: str | None) -> tuple[list[str], list[dict[str, Any]]]:
     """A Hub dataset through ``datasets.load_dataset``, only when the hub is reachable."""
     if _hub_offline():
@@ -380,6 +406,7 @@ def _load_hub(src: str, name: str, split: str | None) -> tuple[list[str], list[d
             f"--prompts {src}: no such local file or directory, and as a Hugging Face Hub dataset id it needs the "
             f"hub, which is offline (HF_HUB_OFFLINE); {_hub_hint(name, split)}"
         )
+    _probe_hub(src, name, split)
     from datasets import load_dataset
 
     try:

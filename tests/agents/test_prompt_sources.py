@@ -199,6 +199,7 @@ def test_hub_id_is_loaded_with_its_split_when_the_hub_is_reachable(monkeypatch):
     """With the hub reachable, ``owner/name:split`` goes to ``datasets.load_dataset(name, split=split)``;
     without a split, a DatasetDict of one split is taken whole, of several is refused naming them."""
     import datasets
+    import huggingface_hub
 
     import aigc_rl.prompts as prompts
 
@@ -210,6 +211,7 @@ def test_hub_id_is_loaded_with_its_split_when_the_hub_is_reachable(monkeypatch):
         return ds if split else datasets.DatasetDict({"train": ds, "test": ds})
 
     monkeypatch.setattr(prompts, "_hub_offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub, "dataset_info", lambda name, timeout: {"id": name})
     monkeypatch.setattr(datasets, "load_dataset", fake)
     rows = load_prompts("someone/prompts:train[:10]", "all", prompt_column="question")
     assert calls == [("someone/prompts", "train[:10]")] and [r["prompt"] for r in rows] == QUESTIONS
@@ -239,3 +241,40 @@ def test_overwrite_refuses_a_dataset_directory_inside_the_run(tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "lies inside" in err and len(err.splitlines()) == 1, err
     assert _snapshot(tmp_path) == before
+
+
+def test_hub_id_with_an_unreachable_or_unknown_hub_exits_2_at_once(
+    tmp_path, capsys, monkeypatch, tiny_model_dir
+):
+    """Not offline by the environment, but the hub does not answer (or has no such dataset): one line at once,
+    without ``load_dataset``'s retries."""
+    import datasets
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    import aigc_rl.prompts as prompts
+
+    def unreachable(name, timeout):
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    def unknown(name, timeout):
+        e = RepositoryNotFoundError.__new__(RepositoryNotFoundError)  # its __init__ wants an HTTP response
+        Exception.__init__(e, "404 Client Error: Repository Not Found")
+        raise e
+
+    def never(*a, **k):
+        raise AssertionError("load_dataset called")
+
+    monkeypatch.setattr(prompts, "_hub_offline", lambda: False)
+    monkeypatch.setattr(datasets, "load_dataset", never)
+    for probe, needles in (
+        (unreachable, ["Hub is unreachable (ConnectionError", "save_to_disk"]),
+        (unknown, ["has no dataset 'someone/prompts'", "hf auth login"]),
+    ):
+        monkeypatch.setattr(huggingface_hub, "dataset_info", probe)
+        rc = main(_train("someone/prompts:train", tmp_path / "run", tiny_model_dir))
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        for n in needles:
+            assert n in err, err
+    assert list(tmp_path.iterdir()) == []
