@@ -50,11 +50,16 @@ class RunBackend(Protocol):
 
 
 class TextBackend:
-    """Language-model policies trained with TRL (GRPO, RLOO) and a LoRA adapter."""
+    """Language-model policies trained with TRL (GRPO, RLOO; supervised fine-tuning: SFT) and a LoRA adapter
+    (or, for a full fine-tune, a whole model in ``model/``)."""
 
     kind = "text"
 
     def train(self, cfg: TrainConfig) -> Path:
+        if cfg.agent == "sft":
+            from aigc_rl.agents.trl.sft import train_sft
+
+            return train_sft(cfg)
         from aigc_rl.agents.trl.run import train_text
 
         return train_text(cfg)
@@ -71,6 +76,8 @@ class TextBackend:
         from .models import check_adapter_files, load_adapter, load_causal_lm
 
         cfg = recorded_config(run_dir) or {}
+        if cfg.get("full_finetune") and (Path(run_dir) / "model").is_dir():  # a full fine-tune (sft)
+            return load_causal_lm(str(Path(run_dir) / "model"), device=device)
         adapter = Path(run_dir) / "adapter"
         check_adapter_files(adapter)
         model, tokenizer = load_causal_lm(cfg.get("model", "smollm2-135m-instruct"), device=device)

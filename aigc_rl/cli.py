@@ -1,4 +1,4 @@
-"""``aigc-rl`` command line: train, eval, report, pretrain, rewards, envs."""
+"""``aigc-rl`` command line: train, sft, eval, report, pretrain, rewards, envs."""
 
 from __future__ import annotations
 
@@ -35,18 +35,28 @@ def _integer(text: str) -> int:
     return int(v)
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction, command: str = "train") -> None:
     from .config import TrainConfig
 
-    p = sub.add_parser(
-        "train",
-        help="train a generation policy (default: the embedded SmolLM2 on 'content' with quality+creativity)",
-        description="Train a policy. Flags override --config FILE.yaml, which overrides the defaults.",
-    )
+    if command == "sft":
+        p = sub.add_parser(
+            "sft",
+            help="supervised fine-tuning on demonstrations (TRL SFTTrainer, LoRA; loss on the completion only)",
+            description="Fine-tune a policy on prompt/completion demonstrations (--sft-data) before RL; the "
+            "same flags and run directory as `aigc-rl train`, agent sft. Flags override --config FILE.yaml.",
+        )
+    else:
+        p = sub.add_parser(
+            "train",
+            help="train a generation policy (default: the embedded SmolLM2 on 'content' with quality+creativity)",
+            description="Train a policy. Flags override --config FILE.yaml, which overrides the defaults.",
+        )
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file with any of the fields below")
     helps = {f.name: f.metadata.get("help", "") for f in __import__("dataclasses").fields(TrainConfig)}
     defaults = TrainConfig()  # text defaults; the image defaults are given in the help
     for name in TrainConfig.field_names():
+        if command == "sft" and name == "agent":
+            continue  # always sft
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
         if isinstance(default, bool):
@@ -61,11 +71,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import TrainConfig, recorded_config
+    from .config import ConfigError, TrainConfig, recorded_config
     from .train import TrainingInterrupted, run_train
 
     given = TrainConfig.read_yaml(args.config) if args.config else {}
-    given.update({k: getattr(args, k) for k in TrainConfig.field_names() if getattr(args, k) is not None})
+    given.update(
+        {k: getattr(args, k) for k in TrainConfig.field_names() if getattr(args, k, None) is not None}
+    )
+    if args.command == "sft":
+        if given.get("agent", "sft") != "sft":
+            raise ConfigError(
+                f"{args.config}: agent {given['agent']!r}, but `aigc-rl sft` trains agent sft; drop the agent "
+                "key or use `aigc-rl train`"
+            )
+        given["agent"] = "sft"
     if given.get("resume"):
         # --resume is the run's own: start from its recorded config; the flags given may change only what
         # is safe to change (run_train checks them against the record and names any other field).
@@ -78,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         run_dir = run_train(cfg, inputs=[args.config])
     except TrainingInterrupted as e:
-        print(f"aigc-rl train: {e}", file=sys.stderr)
+        print(f"aigc-rl {args.command}: {e}", file=sys.stderr)
         return e.exit_status
     print(f"aigc-rl: run written to {run_dir}")
     print(f"aigc-rl: next: aigc-rl eval --run {run_dir}")
@@ -190,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aigc-rl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
+    _add_train(sub, "sft")
     e = sub.add_parser(
         "eval", help="compare base and tuned policy of a run on held-out prompts; writes eval.json + report"
     )
@@ -252,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _COMMANDS = {
     "train": _cmd_train,
+    "sft": _cmd_train,
     "eval": _cmd_eval,
     "report": _cmd_report,
     "pretrain": _cmd_pretrain,

@@ -25,10 +25,11 @@ __all__ = [
     "RESUME_SAFE",
     "CHOICES",
     "TRL_FIELDS",
+    "RL_ONLY",
     "recorded_config",
 ]
 
-TEXT_AGENTS = ("grpo", "rloo")
+TEXT_AGENTS = ("grpo", "rloo", "sft")
 IMAGE_AGENTS = ("ppo", "sac", "a2c")
 TEXT_ENVS = ("aigc_rl/TextCompletion-v0",)
 TEXT_MAX_STEPS = 40
@@ -75,6 +76,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scale_rewards": ("group", "batch", "none"),
     "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
     "composition": ("sum", "darling"),
+    "vec_env": ("dummy", "subproc"),
 }
 #: Fields passed to TRL's ``GRPOConfig`` / ``RLOOConfig`` under the same name (RLOO lacks some; see
 #: :meth:`TrainConfig.validate`).
@@ -96,8 +98,22 @@ GRPO_ONLY: dict[str, Any] = {
     "entropy_coef": 0.0,
     "use_adaptive_entropy": False,
 }
+#: Fields that only reinforcement learning uses, with the value that means "not set": supervised fine-tuning
+#: (``agent: sft``) refuses any other value, as RLOO refuses :data:`GRPO_ONLY`.
+RL_ONLY: dict[str, Any] = {
+    **GRPO_ONLY,
+    "num_generations": 4,
+    "beta": 0.04,
+    "kl_target": None,
+    "epsilon": 0.2,
+    "epsilon_high": None,
+    "mask_truncated_completions": False,
+}
+#: Fields that only supervised fine-tuning (``agent: sft``) uses, with their "not set" value.
+SFT_ONLY: dict[str, Any] = {"sft_data": None, "full_finetune": False}
 #: Fields ``--resume`` may change: they do not alter what the run has trained so far (``max_steps`` only
-#: upward; ``device`` moves the rest of the run, e.g. onto a GPU). Any other field given with ``--resume`` must
+#: upward; ``device`` moves the rest of the run, e.g. onto a GPU; ``use_vllm`` changes only the generation
+#: engine). Any other field given with ``--resume`` must
 #: equal the run's recorded value.
 RESUME_SAFE = (
     "max_steps",
@@ -107,6 +123,7 @@ RESUME_SAFE = (
     "eval_prompts",
     "eval_samples",
     "report_to",
+    "use_vllm",
 )
 _RESUME_IGNORED = ("output_dir", "resume", "overwrite")
 
@@ -191,7 +208,9 @@ class TrainConfig:
     )
     agent: str | None = field(
         default=None,
-        metadata={"help": "grpo or rloo (text, default grpo); ppo, sac or a2c (image, default sac)"},
+        metadata={
+            "help": "grpo, rloo or sft (text, default grpo; sft = `aigc-rl sft`); ppo, sac or a2c (image, default sac)"
+        },
     )
     max_steps: int | None = field(
         default=None,
@@ -258,6 +277,19 @@ class TrainConfig:
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    # supervised fine-tuning (agent sft)
+    sft_data: str | None = field(
+        default=None,
+        metadata={
+            "help": "sft: demonstrations, a task name (content, support, education: the shipped demos), a "
+            ".jsonl/.csv of prompt + completion (or JSONL chat messages), or a datasets save_to_disk "
+            "directory; unset = the --task's demos"
+        },
+    )
+    full_finetune: bool = field(
+        default=False,
+        metadata={"help": "sft: train every weight and save model/ instead of a LoRA adapter/"},
+    )
     logging_steps: int = field(default=1, metadata={"help": "log every N steps to metrics.jsonl"})
     save_steps: int = field(default=20, metadata={"help": "checkpoint every N steps"})
     # evaluation
@@ -268,6 +300,13 @@ class TrainConfig:
         default="gan", metadata={"help": "image generator: gan, vae or a weights directory"}
     )
     n_envs: int = field(default=8, metadata={"help": "parallel envs (image agents)"})
+    vec_env: str = field(
+        default="dummy",
+        metadata={
+            "help": "image runs: dummy (the n_envs in this process, one generator call per step) or subproc "
+            "(SB3 SubprocVecEnv, one process per env)"
+        },
+    )
     # runtime
     report_to: str = field(
         default="none",
@@ -277,11 +316,18 @@ class TrainConfig:
         },
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    use_vllm: bool = field(
+        default=False,
+        metadata={
+            "help": "text runs: generate rollouts with vLLM on the training GPU (TRL's colocate mode); needs a "
+            "GPU and vllm installed"
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={
             "help": "continue the run in output_dir from its newest complete checkpoint, with the run's own "
-            "config; only --max-steps (upward), --device, --logging-steps, --save-steps, --eval-prompts and "
+            "config; only --max-steps (upward), --device, --use-vllm, --logging-steps, --save-steps, --eval-prompts and "
             "--eval-samples may be given to change it"
         },
     )
@@ -333,7 +379,7 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 rng = f">= {lo}" if hi == 10**9 else f"in {lo}..{hi}"
                 raise ConfigError(f"{name} must be an integer {rng}, got {v!r} (--{name.replace('_', '-')})")
-        if self.kind == "text" and self.num_generations < 2:
+        if self.kind == "text" and self.agent != "sft" and self.num_generations < 2:
             raise ConfigError(
                 f"num_generations must be >= 2 for {self.agent} (group advantages), got {self.num_generations}"
             )
@@ -351,7 +397,7 @@ class TrainConfig:
                     f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r} "
                     f"(--{name.replace('_', '-')})"
                 )
-        for name in ("use_adaptive_entropy", "mask_truncated_completions"):
+        for name in ("use_adaptive_entropy", "mask_truncated_completions", "use_vllm"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name, (f_lo, f_hi) in (("kl_target", (0.0, 100.0)), ("epsilon_high", (0.0, 10.0))):
@@ -376,12 +422,15 @@ class TrainConfig:
                     f"{', '.join(changed)}: TRL's RLOO has no such option (GRPO only); use --agent grpo or drop "
                     + ", ".join(f"--{n.replace('_', '-')}" for n in changed)
                 )
+        self._validate_sft()
         self._validate_reward()
         self._validate_sources()
         if self.normalize not in ("none", "batch", "group"):
             raise ConfigError(f"normalize must be none, batch or group, got {self.normalize!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.use_vllm and self.kind != "text":
+            raise ConfigError(f"use_vllm applies to text runs (TRL), not to {self.env}; drop --use-vllm")
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other: pick one")
         if self.init is not None and (self.kind != "text" or not isinstance(self.init, str) or not self.init):
@@ -419,6 +468,34 @@ class TrainConfig:
             return []
         items = v if isinstance(v, (list, tuple)) else str(v).split(",")
         return [str(c).strip() for c in items if str(c).strip()]
+
+    def _validate_sft(self) -> None:
+        """Refuse RL-only fields for ``agent: sft`` and SFT-only fields for the RL agents.
+
+        Raises:
+            ConfigError: naming the fields and the fix.
+        """
+        if not isinstance(self.full_finetune, bool):
+            raise ConfigError(f"full_finetune must be true or false, got {self.full_finetune!r}")
+        if self.sft_data is not None and (not isinstance(self.sft_data, str) or not self.sft_data.strip()):
+            raise ConfigError(
+                f"sft_data must be a task name or a path, got {self.sft_data!r} (--sft-data); drop it to use "
+                "the --task's demonstrations"
+            )
+        if self.agent == "sft":
+            changed = [n for n, off in RL_ONLY.items() if getattr(self, n) != off]
+            if changed:
+                raise ConfigError(
+                    f"{', '.join(changed)}: reinforcement-learning options, which supervised fine-tuning does "
+                    "not use; drop " + ", ".join(f"--{n.replace('_', '-')}" for n in changed)
+                )
+        else:
+            changed = [n for n, off in SFT_ONLY.items() if getattr(self, n) != off]
+            if changed:
+                raise ConfigError(
+                    f"{', '.join(changed)}: supervised fine-tuning options; use `aigc-rl sft` (--agent sft) or "
+                    "drop " + ", ".join(f"--{n.replace('_', '-')}" for n in changed)
+                )
 
     def _validate_reward(self) -> None:
         # Parse the spec here so that a bad weight or an empty item is a ConfigError (exit 2), not a traceback.

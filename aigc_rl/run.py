@@ -66,6 +66,7 @@ RUN_ENTRIES: tuple[str, ...] = (
     "config.yaml",
     "train_summary.json",
     "adapter",
+    "model",
     "init",
     "policy.safetensors",
     "policy.json",

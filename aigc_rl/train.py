@@ -50,7 +50,7 @@ def _inside(path: Path, directory: Path) -> bool:
 
 
 def refuse_inputs_inside(run_dir: Path, inputs: Sequence[str | Path | None]) -> None:
-    """``--overwrite``: refuse when an input file (``--prompts``, ``--config``) lies in the directory.
+    """``--overwrite``: refuse when an input file (``--prompts``, ``--sft-data``, ``--config``) lies in the directory.
 
     Raises:
         RunDirError: naming the file and the fix.
@@ -90,7 +90,7 @@ def run_train(cfg: TrainConfig, *, inputs: Sequence[str | Path | None] = ()) -> 
     if cfg.overwrite:
         from .prompts import local_source_path
 
-        refuse_inputs_inside(run_dir, [local_source_path(cfg.prompts), *inputs])
+        refuse_inputs_inside(run_dir, [local_source_path(cfg.prompts), cfg.sft_data, *inputs])
     from .backends import backend_for
 
     return backend_for(cfg.kind).train(cfg)

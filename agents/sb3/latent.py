@@ -22,7 +22,7 @@ from .latent_eval import evaluate_latent
 from .latent_train import DEFAULT_HYPERPARAMETERS, IMAGE_SAVE_STEPS, check_batch_sizes, train_latent
 from .policy_io import ALGOS, ENV_ID, build_model, load_policy, save_policy
 from .train_state import load_checkpoint, save_checkpoint
-from .vec_env import LatentVecEnv, SpacesEnv
+from .vec_env import LatentSubprocVecEnv, LatentVecEnv, SpacesEnv
 
 __all__ = [
     "ALGOS",
@@ -32,6 +32,7 @@ __all__ = [
     "ENV_ID",
     "PickleRefusedError",
     "LatentVecEnv",
+    "LatentSubprocVecEnv",
     "SpacesEnv",
     "build_model",
     "check_batch_sizes",

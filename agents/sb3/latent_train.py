@@ -55,9 +55,9 @@ from aigc_rl.tracking import TB_DIR, parse_report_to, require_trackers
 from .policy_io import ALGOS, ENV_ID, build_model, save_policy
 from .tracking import TensorBoardRows, WandbCallback
 from .train_state import checkpoint_step, clean_incomplete_checkpoints, load_checkpoint, save_checkpoint
-from .vec_env import LatentVecEnv
+from .vec_env import LatentSubprocVecEnv, LatentVecEnv
 
-__all__ = ["DEFAULT_HYPERPARAMETERS", "IMAGE_SAVE_STEPS", "train_latent", "check_batch_sizes"]
+__all__ = ["DEFAULT_HYPERPARAMETERS", "IMAGE_SAVE_STEPS", "VEC_ENVS", "train_latent", "check_batch_sizes"]
 
 #: Hyperparameters tuned for the single-step latent env (a contextual bandit: gamma does not matter there,
 #: it does in ``walk`` mode). ``policy_kwargs`` holds JSON values only; ``activation_fn`` is a torch.nn name.
@@ -98,7 +98,9 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 IMAGE_SAVE_STEPS = 2000
 
 # What a resumed run must share with the run it continues (anything else would change its trajectory).
-_RESUME_FIXED = ("agent", "seed", "reward", "generator", "n_envs", "env_kwargs", "hyperparameters")
+_RESUME_FIXED = ("agent", "seed", "reward", "generator", "n_envs", "vec_env", "env_kwargs", "hyperparameters")
+#: ``--vec-env`` choices: the n envs batched in this process, or SB3's SubprocVecEnv (one process per env).
+VEC_ENVS = ("dummy", "subproc")
 
 
 def check_batch_sizes(agent: str, hp: Mapping[str, Any], n_envs: int) -> None:
@@ -320,6 +322,7 @@ def train_latent(
     resume: bool = False,
     overwrite: bool = False,
     *,
+    vec_env: str = "dummy",
     env_kwargs: Mapping[str, Any] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     log_interval: int = 1000,
@@ -333,8 +336,8 @@ def train_latent(
 
     Args:
         env_id: ``"aigc_rl/LatentImage-v0"``, or an :class:`aigc_rl.config.TrainConfig` (``kind: image``) whose
-            fields (env, agent, max_steps, seed, output_dir, reward, generator, n_envs, resume, overwrite,
-            device, save_steps) replace the arguments below.
+            fields (env, agent, max_steps, seed, output_dir, reward, generator, n_envs, vec_env, resume,
+            overwrite, device, save_steps) replace the arguments below.
         agent: ``"sac"`` (default, best here), ``"ppo"`` or ``"a2c"``.
         max_steps: Env steps in total over all sub-environments (>= 1). SB3 steps all ``n_envs`` at once
             (and PPO/A2C whole rollouts), so the run may end a little past it.
@@ -343,10 +346,15 @@ def train_latent(
         reward: Image reward spec (``None`` = the env default; ``quality`` / ``creativity`` presets mean
             ``target-class:1+realism:5`` / ``image-diversity:3``).
         generator: ``"gan"`` | ``"vae"`` | a model directory.
-        n_envs: Sub-environments of the batched env (one generator call per step for all of them).
+        n_envs: Sub-environments (``dummy``: of the batched env, one generator call per step for all of them;
+            ``subproc``: processes).
         resume: Continue the run in ``output_dir`` from its newest complete checkpoint (from step 0 when it
             has none); the result equals an uninterrupted run with the same settings.
         overwrite: Replace a run already in ``output_dir`` (only the files aigc-rl wrote are removed).
+        vec_env: ``"dummy"``: the ``n_envs`` envs batched in this process
+            (:class:`~aigc_rl.agents.sb3.vec_env.LatentVecEnv`); ``"subproc"``: one process per env
+            (:class:`~aigc_rl.agents.sb3.vec_env.LatentSubprocVecEnv`, SB3's ``SubprocVecEnv``; its group
+            rewards compare samples within each process).
         env_kwargs: Other :class:`~aigc_rl.envs.image.latent_image.LatentImageTask` arguments (mode, ...).
         hyperparameters: Overrides of :data:`DEFAULT_HYPERPARAMETERS` for the agent (JSON values).
         log_interval: Env steps between ``metrics.jsonl`` lines.
@@ -382,6 +390,7 @@ def train_latent(
         output_dir = cfg.get("output_dir") or output_dir
         generator = cfg.get("generator", generator)
         n_envs = cfg.get("n_envs", n_envs)
+        vec_env = cfg.get("vec_env", vec_env)
         resume = bool(cfg.get("resume", resume))
         overwrite = bool(cfg.get("overwrite", overwrite))
         device = cfg.get("device", device)
@@ -397,6 +406,8 @@ def train_latent(
         raise ConfigError(f"unknown agent {agent!r} for {ENV_ID}; available: {', '.join(ALGOS)} (--agent)")
     max_steps = _int_arg("max_steps", max_steps, 1, 10**9)
     n_envs = _int_arg("n_envs", n_envs, 1, 4096)
+    if vec_env not in VEC_ENVS:
+        raise ConfigError(f"vec_env must be one of {', '.join(VEC_ENVS)}, got {vec_env!r} (--vec-env)")
     seed = _int_arg("seed", seed, 0, 2**32 - 1)
     log_interval = _int_arg("log_interval", log_interval, 1, 10**9)
     save_steps = _image_save_steps(save_steps, dataclasses.MISSING)
@@ -452,15 +463,15 @@ def train_latent(
             "reward": spec,
             "generator": str(generator),
             "n_envs": n_envs,
+            "vec_env": vec_env,
             "env_kwargs": ekw if env_kwargs is not None else None,
             "hyperparameters": hp if hyperparameters is not None else None,
         }
-        _check_resume(recorded_meta, given, meta_path)
+        _check_resume({"vec_env": "dummy", **recorded_meta}, given, meta_path)  # older runs: dummy
         hp = recorded_meta.get("hyperparameters", hp)
         ekw = recorded_meta.get("env_kwargs", ekw)
     task = LatentImageTask(generator=generator, reward=reward_model, device="cpu", **ekw)
-    _warm_up(task)
-    venv = LatentVecEnv(LatentImageVectorEnv(n_envs, latent_task=task))
+    _warm_up(task)  # also checks the generator here, before any worker process starts
 
     # -- the run directory ----------------------------------------------------------------------------------
     rd = RunDir(run_dir)
@@ -469,10 +480,19 @@ def train_latent(
             f"--resume: {run_dir} was written by aigc-rl 0.1.0 (no run.json, no complete checkpoints) and cannot "
             "be continued exactly; start a new run in another --output-dir, or replace it with --overwrite"
         )
+    venv: LatentVecEnv | LatentSubprocVecEnv
+    if vec_env == "subproc":
+        venv = LatentSubprocVecEnv(n_envs, str(generator), spec, ekw)
+    else:
+        venv = LatentVecEnv(LatentImageVectorEnv(n_envs, latent_task=task))
     flag = _StopFlag()
     # From here on a SIGINT/SIGTERM stops training at the next rollout boundary, after a checkpoint.
     with graceful_signals(flag, unit="update"):
-        rd.prepare(resume=resume, overwrite=overwrite)
+        try:
+            rd.prepare(resume=resume, overwrite=overwrite)
+        except BaseException:
+            venv.close()  # stops the worker processes of a subproc env
+            raise
         try:
             return _train_in_run_dir(
                 rd,
@@ -487,6 +507,7 @@ def train_latent(
                         "seed": seed,
                         "run_dir": run_dir,
                         "n_envs": n_envs,
+                        "vec_env": vec_env,
                         "device": device,
                         "save_steps": save_steps,
                         "resume": resume,
@@ -502,6 +523,7 @@ def train_latent(
                 seed=seed,
                 max_steps=max_steps,
                 n_envs=n_envs,
+                vec_env=vec_env,
                 generator=str(generator),
                 resume=resume,
                 log_interval=log_interval,
@@ -533,6 +555,7 @@ def _config_dict(cfg_obj: Any, args: Mapping[str, Any]) -> dict[str, Any]:
             "output_dir": str(args["run_dir"]),
             "generator": gen,
             "n_envs": args["n_envs"],
+            "vec_env": args["vec_env"],
             "device": args["device"],
             "save_steps": args["save_steps"],
         }
@@ -551,10 +574,11 @@ def _train_in_run_dir(
     agent: str,
     hp: dict[str, Any],
     ekw: dict[str, Any],
-    venv: LatentVecEnv,
+    venv: LatentVecEnv | LatentSubprocVecEnv,
     seed: int,
     max_steps: int,
     n_envs: int,
+    vec_env: str,
     generator: str,
     resume: bool,
     log_interval: int,
@@ -576,12 +600,19 @@ def _train_in_run_dir(
         "agent": agent,
         "hyperparameters": hp,
         "n_envs": n_envs,
+        "vec_env": vec_env,
         "seed": seed,
         "save_steps": save_steps,
         "log_interval": log_interval,
     }
     image_extra = {
-        "image": {"save_steps": save_steps, "n_envs": n_envs, "env_kwargs": ekw, "hyperparameters": hp}
+        "image": {
+            "save_steps": save_steps,
+            "n_envs": n_envs,
+            "vec_env": vec_env,
+            "env_kwargs": ekw,
+            "hyperparameters": hp,
+        }
     }
     if resume and rd.record_path.is_file():
         rec = rd.read_record()

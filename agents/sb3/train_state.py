@@ -42,7 +42,7 @@ from aigc_rl.errors import UserFileError
 from aigc_rl.run import atomic_write_json, checkpoint_step, mark_complete
 
 from .policy_io import FORMAT, load_policy, write_policy_files
-from .vec_env import LatentVecEnv
+from .vec_env import LatentSubprocVecEnv, LatentVecEnv
 
 __all__ = ["save_checkpoint", "load_checkpoint", "clean_incomplete_checkpoints", "checkpoint_step"]
 
@@ -132,7 +132,7 @@ def _set_global_rng_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str
 
 def save_checkpoint(
     model: BaseAlgorithm,
-    venv: LatentVecEnv,
+    venv: LatentVecEnv | LatentSubprocVecEnv,
     checkpoints_dir: Path,
     agent: str,
     hyperparameters: Mapping[str, Any],
@@ -206,7 +206,9 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(ckpt: Path, venv: LatentVecEnv, device: str) -> tuple[BaseAlgorithm, dict[str, Any]]:
+def load_checkpoint(
+    ckpt: Path, venv: LatentVecEnv | LatentSubprocVecEnv, device: str
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
     """Rebuild the model of a checkpoint on ``venv`` and restore every state :func:`save_checkpoint` wrote.
 
     The global random states (torch, numpy, Python) are set last, so that the next env step and update

@@ -1,23 +1,28 @@
-"""SB3 ``VecEnv`` adapter over the native batched latent image env, and a spaces-only stub env.
+"""SB3 ``VecEnv`` adapters over the latent image env, and a spaces-only stub env.
 
-:class:`LatentVecEnv` presents :class:`~aigc_rl.envs.image.latent_image.LatentImageVectorEnv` (one generator
+:class:`LatentVecEnv` (``--vec-env dummy``, the default) presents :class:`~aigc_rl.envs.image.latent_image.LatentImageVectorEnv` (one generator
 call per step for all sub-environments) to stable-baselines3 (Raffin et al. 2021), and can save and restore
 everything its future depends on (:meth:`LatentVecEnv.get_state` / :meth:`LatentVecEnv.set_state`) so that a
-resumed training continues exactly where it stopped.
+resumed training continues exactly where it stopped. :class:`LatentSubprocVecEnv` (``--vec-env subproc``) runs
+each sub-environment as a :class:`~aigc_rl.envs.image.latent_image.LatentImageEnv` in its own process (SB3's
+``SubprocVecEnv``), with the same state save and restore.
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.vec_env import SubprocVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from aigc_rl.envs.image.latent_image import LatentImageVectorEnv
+from aigc_rl.envs.image.latent_image import LatentImageEnv, LatentImageTask, LatentImageVectorEnv
 
-__all__ = ["LatentVecEnv", "SpacesEnv"]
+__all__ = ["LatentVecEnv", "LatentSubprocVecEnv", "CheckpointableLatentEnv", "SpacesEnv"]
 
 
 class LatentVecEnv(VecEnv):
@@ -130,6 +135,128 @@ class LatentVecEnv(VecEnv):
         rng = np.random.Generator(getattr(np.random, meta["np_random"]["bit_generator"])())
         rng.bit_generator.state = meta["np_random"]
         v._np_random = rng
+
+
+class CheckpointableLatentEnv(LatentImageEnv):
+    """:class:`LatentImageEnv` that can save and restore everything its future depends on (one sub-process of
+    :class:`LatentSubprocVecEnv`)."""
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``(arrays, meta)``: ``target`` int64 ``()`` (-1 before the first reset), ``z`` float32
+        ``(latent_dim,)``, ``t`` int64 ``()``, the task's ``mem`` / ``mem_n`` / ``mem_pos`` (as in
+        :meth:`LatentVecEnv.get_state`); ``meta`` holds the bit-generator state of ``np_random`` (JSON)."""
+        task = self.task
+        arrays = {
+            "target": np.array(-1 if self._target is None else self._target, dtype=np.int64),
+            "z": self._z.copy(),
+            "t": np.array(self._t, dtype=np.int64),
+            "mem": task._mem.copy(),
+            "mem_n": task._mem_n.copy(),
+            "mem_pos": task._mem_pos.copy(),
+        }
+        return arrays, {"np_random": self.np_random.bit_generator.state}
+
+    def set_state(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned.
+
+        Raises:
+            ValueError: an array's shape differs from this env's.
+        """
+        task = self.task
+        for k, dst in (
+            ("z", self._z),
+            ("mem", task._mem),
+            ("mem_n", task._mem_n),
+            ("mem_pos", task._mem_pos),
+        ):
+            src = np.asarray(arrays[k])
+            if src.shape != dst.shape:
+                raise ValueError(f"env state {k!r} has shape {src.shape}, this env needs {dst.shape}")
+            dst[...] = src
+        target = int(np.asarray(arrays["target"]))
+        self._target = None if target < 0 else target
+        self._t = int(np.asarray(arrays["t"]))
+        rng = np.random.Generator(getattr(np.random, meta["np_random"]["bit_generator"])())
+        rng.bit_generator.state = meta["np_random"]
+        self._np_random = rng
+
+
+def _make_env(generator: str, reward: str, env_kwargs: Mapping[str, Any]) -> CheckpointableLatentEnv:
+    """Build one sub-process's env (runs in the worker process)."""
+    import torch
+
+    from aigc_rl.rewards.composite import make_composite
+    from aigc_rl.rewards.spec import image_reward_pairs
+
+    # Ctrl-C reaches the whole process group: the main process stops training at the next update and saves a
+    # checkpoint, which needs every worker alive, so a worker leaves SIGINT to it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)  # N workers on N cores; each draws one image per step
+    task = LatentImageTask(
+        generator=generator, reward=make_composite(image_reward_pairs(reward)), device="cpu", **env_kwargs
+    )
+    # Load lazily built reward models now (as the main process does before seeding, see latent_train._warm_up).
+    task.score(task.generate(np.zeros((1, task.latent_dim), dtype=np.float32)), np.zeros(1, dtype=np.int64))
+    task.clear_memory()
+    return CheckpointableLatentEnv(latent_task=task)
+
+
+class LatentSubprocVecEnv(SubprocVecEnv):
+    """``n_envs`` latent image envs, each in its own process (SB3's ``SubprocVecEnv``).
+
+    Each process draws one image per step with its own generator copy and keeps its own recent-sample memory,
+    so the group rewards (``image-diversity``, ``class-coverage``, ``image-novelty``) compare a sample with the
+    earlier samples of its own process, not with the other environments' samples of the same step as
+    :class:`LatentVecEnv` does. ``infos[i]`` holds ``"rewards"`` and ``"target"`` like :class:`LatentVecEnv`
+    (plus the env's ``"image"`` and ``"latent"``).
+
+    Args:
+        n_envs: Number of processes (>= 1).
+        generator: ``"gan"`` | ``"vae"`` | a generator directory.
+        reward: The image reward spec (``target-class:1+realism:5``).
+        env_kwargs: Other :class:`LatentImageTask` arguments (JSON values).
+        start_method: ``multiprocessing`` start method (default: SB3's, ``forkserver`` where available).
+    """
+
+    def __init__(
+        self,
+        n_envs: int,
+        generator: str,
+        reward: str,
+        env_kwargs: Mapping[str, Any] | None = None,
+        start_method: str | None = None,
+    ) -> None:
+        import functools
+
+        ekw = dict(env_kwargs or {})
+        fns: list[Any] = [
+            functools.partial(_make_env, str(generator), reward, ekw) for _ in range(int(n_envs))
+        ]
+        super().__init__(fns, start_method=start_method)
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every process's env state, stacked: each array of :meth:`CheckpointableLatentEnv.get_state` with a
+        leading ``(num_envs,)`` axis; ``meta["np_random"]`` is the list of the processes' generator states."""
+        states = self.env_method("get_state")
+        arrays = {k: np.stack([a[k] for a, _ in states]) for k in states[0][0]}
+        return arrays, {"np_random": [m["np_random"] for _, m in states], "vec_env": "subproc"}
+
+    def set_state(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (on processes built with the same settings).
+
+        Raises:
+            ValueError: the state is not of a subproc env with this many processes, or an array's shape differs.
+        """
+        rngs = meta.get("np_random")
+        if meta.get("vec_env") != "subproc" or not isinstance(rngs, list) or len(rngs) != self.num_envs:
+            raise ValueError(f"the saved env state is not of {self.num_envs} subproc envs")
+        for i in range(self.num_envs):
+            self.env_method(
+                "set_state",
+                {k: np.asarray(a)[i] for k, a in arrays.items()},
+                {"np_random": rngs[i]},
+                indices=i,
+            )
 
 
 class SpacesEnv(gym.Env):

@@ -54,6 +54,7 @@ from aigc_rl.stats import bootstrap_ci
 __all__ = [
     "train_text",
     "evaluate_text",
+    "check_vllm",
     "is_main_process",
     "prepare_run_dir",
     "check_model_limits",
@@ -278,6 +279,8 @@ def train_text(cfg: TrainConfig) -> Path:
     from aigc_rl.prompts import load_prompts
 
     # Build everything that can fail on bad input before touching the run directory.
+    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    check_vllm(cfg, use_cuda)  # first: it needs no file read
     _check_prompt_count(
         cfg,
         load_prompts(
@@ -295,7 +298,6 @@ def train_text(cfg: TrainConfig) -> Path:
     check_model_limits(cfg, model_path)
     init = _resolve_run_init(cfg, run_dir)  # a bad --init fails here, before the run directory is touched
     reward = make_reward(cfg)  # after the model's files are checked: it may read the tokenizer
-    use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
@@ -320,6 +322,40 @@ def train_text(cfg: TrainConfig) -> Path:
     finally:
         rd.release()
     return run_dir
+
+
+def _vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def check_vllm(cfg: TrainConfig, use_cuda: bool) -> None:
+    """Check that ``--use-vllm`` can run here: vLLM is importable and the run trains on a GPU.
+
+    TRL's colocate mode (``GRPOConfig(use_vllm=True, vllm_mode="colocate")``) starts a vLLM engine inside each
+    training process, on that process's GPU; vLLM has no CPU path there. Nothing is checked without
+    ``use_vllm``.
+
+    Args:
+        cfg: The run config.
+        use_cuda: Whether the run trains on a GPU (``--device cuda``, or ``auto`` with a GPU visible).
+
+    Raises:
+        ConfigError: ``use_vllm`` is set and vllm is not installed, or the run does not train on a GPU.
+    """
+    if not cfg.use_vllm:
+        return
+    if not _vllm_installed():
+        raise ConfigError(
+            "--use-vllm: vllm is not installed; install vllm on a GPU machine (pip install vllm) or drop --use-vllm"
+        )
+    if not use_cuda:
+        raise ConfigError(
+            f"--use-vllm needs a GPU, but this run trains on the CPU (--device {cfg.device}"
+            f"{', torch sees no GPU' if cfg.device == 'auto' else ''}); run on a GPU with --device cuda or drop "
+            "--use-vllm"
+        )
 
 
 def _resolve_run_init(cfg: TrainConfig, run_dir: Path) -> Any:
@@ -577,6 +613,9 @@ def evaluate_text(
     ``samples.jsonl`` row a ``"judges": {JUDGE: value}`` sub-dict. The judges run after sampling and use no
     random numbers of the sampler, so ``policies`` is the same with any ``judges``.
 
+    A full fine-tune (``aigc-rl sft --full-finetune``) has no adapter: its tuned policy is the run's ``model/``
+    and its base the run's ``model``, loaded apart (two models in memory).
+
     Raises:
         ConfigError: ``judges`` names an unknown judge or one whose dependencies are missing.
     """
@@ -590,14 +629,26 @@ def evaluate_text(
     cfg_fields.update(resume=False, overwrite=False)
     cfg = TrainConfig(**cfg_fields)
     adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
-        raise FileNotFoundError(
-            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl train --output-dir "
-            f"{run_dir} --resume`)"
-        )
-    from aigc_rl.models import check_adapter_files
+    full = bool(raw.get("full_finetune")) and cfg.agent == "sft"  # a full fine-tune saves model/, no adapter
+    command = "sft" if cfg.agent == "sft" else "train"
+    if full:
+        if not (run_dir / "model" / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{run_dir / 'model'} is missing: the run has not finished training (resume it with `aigc-rl "
+                f"sft --output-dir {run_dir} --resume`)"
+            )
+        from aigc_rl.models import check_model_files
 
-    check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
+        check_model_files(run_dir / "model")  # damaged weights fail before any model is loaded
+    elif not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{adapter} is missing: the run has not finished training (resume it with `aigc-rl {command} "
+            f"--output-dir {run_dir} --resume`)"
+        )
+    else:
+        from aigc_rl.models import check_adapter_files
+
+        check_adapter_files(adapter)  # a damaged adapter fails before any model is loaded
     import torch
     from tqdm.auto import tqdm
 
@@ -619,7 +670,11 @@ def evaluate_text(
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]
     names: tuple[str, ...] = ("base", "tuned")
-    if cfg.init is None:
+    if full:  # base and tuned are two models: the run's base and its fine-tuned model/
+        model.eval()
+        policy, _ = load_causal_lm(str(run_dir / "model"), device=device)
+        policy.eval()
+    elif cfg.init is None:
         policy = load_adapter(model, adapter)
         policy.eval()
         share_reference_model(
@@ -650,7 +705,9 @@ def evaluate_text(
                 seed=cfg.seed,
                 progress=bar,
             )
-            if name == "base" and cfg.init is None or name == "init":
+            if name == "base" and full:
+                comps, finished = gen(model)
+            elif name == "base" and cfg.init is None or name == "init":
                 with policy.disable_adapter():
                     comps, finished = gen()
             else:

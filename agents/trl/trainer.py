@@ -34,6 +34,7 @@ __all__ = [
     "StopFlag",
     "AdaptiveKLController",
     "report_to_for",
+    "use_run_tb_dir",
 ]
 
 
@@ -245,6 +246,8 @@ def build_trainer(
         # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
         gradient_checkpointing=False,
     )
+    if getattr(cfg, "use_vllm", False):  # rollouts from a vLLM engine on each process's GPU (check_vllm)
+        common.update(use_vllm=True, vllm_mode="colocate")
     from aigc_rl.config import GRPO_ONLY, TRL_FIELDS
 
     for name in TRL_FIELDS:
@@ -285,14 +288,21 @@ def build_trainer(
         at = next(i for i, c in enumerate(handler.callbacks) if isinstance(c, MetricsLogger))
         handler.callbacks.insert(at, AdaptiveKLController(trainer, cfg.kl_target))
     _epoch_seeded_sampler(trainer)
+    use_run_tb_dir(trainer, run_dir)
+    return trainer
+
+
+def use_run_tb_dir(trainer: Any, run_dir: Path) -> None:
+    """Make the trainer's TensorBoard callback (``report_to`` with ``tensorboard``) write to ``run_dir/tb``.
+
+    transformers 5 has no ``TrainingArguments.logging_dir``: the callback's own ``logging_dir`` attribute, read
+    when training begins, places the event files in the run directory instead of ``checkpoints/runs/<date>``.
+    """
     from transformers.integrations import TensorBoardCallback
 
     for cb in trainer.callback_handler.callbacks:
-        # transformers 5 has no TrainingArguments.logging_dir: the callback's own attribute (read when
-        # training begins) places the event files in the run directory instead of checkpoints/runs/<date>.
         if isinstance(cb, TensorBoardCallback) and cb.tb_writer is None:
             cb.logging_dir = str(run_dir / TB_DIR)
-    return trainer
 
 
 def report_to_for(cfg: Any, run_dir: Path) -> str | list[str]:

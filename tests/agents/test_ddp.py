@@ -1,4 +1,5 @@
-"""The main job's command under ``torchrun`` with 2 CPU processes (gloo DDP), 2 steps, on a tiny Llama."""
+"""The main job's command under ``accelerate launch`` with the shipped 2-process CPU config (torchrun launcher,
+gloo DDP), 2 steps, on a tiny Llama."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,7 @@ from aigc_rl.testing import save_tiny_lm
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_gloo(tmp_path):
+def test_accelerate_launch_two_cpu_processes(tmp_path):
     model_dir = save_tiny_lm(tmp_path / "tiny", seed=0)
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(f"say something about item {i}" for i in range(12)) + "\n", encoding="utf-8")
@@ -21,10 +23,10 @@ def test_torchrun_two_processes_gloo(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "ddp-cpu-2proc.yaml"),
+        "--main_process_port",
         "29533",
         "-m",
         "aigc_rl.cli",

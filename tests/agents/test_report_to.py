@@ -195,3 +195,20 @@ def test_resume_may_change_report_to_only(tmp_path, tiny_model_dir, prompt_file)
     )
     with pytest.raises(ConfigError, match="prompt_column is 'text' but the run was trained with 'prompt'"):
         moved.check_resume(recorded)
+
+
+def test_sft_run_writes_its_loss_to_tensorboard(tmp_path, tiny_model_dir):
+    demos = tmp_path / "d.jsonl"
+    demos.write_text(
+        "".join(
+            json.dumps({"prompt": f"a line about the {w}", "completion": f"the {w} is warm."}) + "\n"
+            for w in "abcd"
+        )
+    )
+    out = tmp_path / "run"
+    argv = ["sft", "--model", tiny_model_dir, "--sft-data", demos, "--max-steps", "2", "--device", "cpu"]
+    assert main([str(a) for a in [*argv, "--output-dir", out, "--report-to", "tensorboard"]]) == 0
+    scalars = _scalars(out / "tb")
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [s for s, _ in scalars["train/loss"]] == [r["step"] for r in lines] == [1, 2]
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx([r["loss"] for r in lines], rel=1e-6)
