@@ -122,6 +122,7 @@ RESUME_SAFE = (
     "save_steps",
     "eval_prompts",
     "eval_samples",
+    "report_to",
     "use_vllm",
 )
 _RESUME_IGNORED = ("output_dir", "resume", "overwrite")
@@ -182,7 +183,22 @@ class TrainConfig:
         },
     )
     task: str = field(default="content", metadata={"help": "shipped prompt set: content, support, education"})
-    prompts: str | None = field(default=None, metadata={"help": "your own prompt file (.jsonl/.csv/.txt)"})
+    prompts: str | None = field(
+        default=None,
+        metadata={
+            "help": "your own prompts: a .jsonl/.csv/.txt/.parquet/.arrow file, a datasets save_to_disk "
+            "directory (DIR:SPLIT for a DatasetDict) or a Hub dataset id owner/name[:SPLIT] (hub reachable only)"
+        },
+    )
+    prompt_column: str = field(
+        default="prompt", metadata={"help": "the column (JSONL field) of --prompts holding the prompt text"}
+    )
+    reference_columns: str | list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "comma list of --prompts columns gathered into the 'references' that bleu/chrf/rouge-l read"
+        },
+    )
     reward: str = field(
         default=DEFAULT_TEXT_REWARD,
         metadata={"help": "reward spec, e.g. quality+creativity or relevance:1,distinct-2:0.5"},
@@ -292,6 +308,13 @@ class TrainConfig:
         },
     )
     # runtime
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "experiment trackers: none, tensorboard (event files in RUN/tb), wandb, or a comma list; "
+            "text runs take any name transformers accepts"
+        },
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     use_vllm: bool = field(
         default=False,
@@ -401,6 +424,7 @@ class TrainConfig:
                 )
         self._validate_sft()
         self._validate_reward()
+        self._validate_sources()
         if self.normalize not in ("none", "batch", "group"):
             raise ConfigError(f"normalize must be none, batch or group, got {self.normalize!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
@@ -413,6 +437,37 @@ class TrainConfig:
             raise ConfigError(
                 f"init must be a directory path of a text run, got {self.init!r} for {self.env} (--init)"
             )
+
+    def _validate_sources(self) -> None:
+        """``report_to``, ``prompt_column`` and ``reference_columns`` (their syntax; installed packages and the
+        columns of the prompt source are checked when the run starts)."""
+        from .tracking import parse_report_to
+
+        parse_report_to(self.report_to, self.kind)
+        if not isinstance(self.prompt_column, str) or not self.prompt_column.strip():
+            raise ConfigError(
+                f"prompt_column must be a column name, got {self.prompt_column!r} (--prompt-column)"
+            )
+        if self.prompt_column in ("id", "split", "references"):
+            raise ConfigError(
+                f"prompt_column {self.prompt_column!r} is a column aigc-rl sets itself; name the column of the "
+                "prompt text (--prompt-column)"
+            )
+        cols = self.reference_column_list
+        if self.reference_columns is not None and (not cols or self.prompt_column in cols):
+            raise ConfigError(
+                f"reference_columns must be a comma list of column names other than the prompt column, got "
+                f"{self.reference_columns!r} (--reference-columns)"
+            )
+
+    @property
+    def reference_column_list(self) -> list[str]:
+        """``reference_columns`` as a list (a comma string or a YAML list)."""
+        v = self.reference_columns
+        if v is None:
+            return []
+        items = v if isinstance(v, (list, tuple)) else str(v).split(",")
+        return [str(c).strip() for c in items if str(c).strip()]
 
     def _validate_sft(self) -> None:
         """Refuse RL-only fields for ``agent: sft`` and SFT-only fields for the RL agents.
@@ -474,7 +529,9 @@ class TrainConfig:
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
             return Path(self.output_dir)
-        name = f"{self.task if not self.prompts else Path(self.prompts).stem}-{self.agent}-seed{self.seed}"
+        from .prompts import source_name
+
+        name = f"{self.task if not self.prompts else source_name(self.prompts)}-{self.agent}-seed{self.seed}"
         if self.kind == "image":
             name = f"latent-image-{self.generator}-{self.agent}-seed{self.seed}"
         return Path("runs") / name

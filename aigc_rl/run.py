@@ -86,6 +86,8 @@ RUN_ENTRIES: tuple[str, ...] = (
     "training-*.png",
     "pareto-*.png",
     "*.tmp",
+    "tb",  # --report-to tensorboard
+    "wandb",  # --report-to wandb
 )
 
 # Files that marked a run before run.json existed (aigc-rl 0.1.0): config.yaml plus one of these.

@@ -27,7 +27,8 @@ class TextTask:
 
     Args:
         task: Shipped prompt set name (``content``, ``support``, ``education``); ignored when ``prompts`` is given.
-        prompts: A prompt file path, or a list of strings / row dicts with a ``"prompt"`` key.
+        prompts: A prompt source (a file, a saved dataset, a Hub id: :func:`aigc_rl.prompts.load_prompts`), or
+            a list of strings / row dicts with a ``"prompt"`` key.
         split: ``"train"``, ``"eval"`` or ``"all"``.
         reward: A reward spec string (``"quality+creativity"``) or a :class:`~aigc_rl.rewards.RewardModel`.
         tokenizer: Hugging Face tokenizer of the policy (used for observations and to decode token actions).
@@ -37,6 +38,9 @@ class TextTask:
         normalize: Reward normalisation for spec strings (see :class:`~aigc_rl.rewards.CompositeReward`).
         reward_kwargs: Per-component keyword arguments for spec strings.
         system: Optional system message for the chat template.
+        prompt_column: The column of a prompt source holding the prompt text (see
+            :func:`aigc_rl.prompts.load_prompts`).
+        reference_columns: Columns of a prompt source gathered into each row's ``references``.
     """
 
     def __init__(
@@ -52,13 +56,20 @@ class TextTask:
         normalize: str = "none",
         reward_kwargs: dict[str, dict[str, Any]] | None = None,
         system: str | None = None,
+        prompt_column: str = "prompt",
+        reference_columns: Sequence[str] | None = None,
     ) -> None:
         if max_prompt_tokens < 1 or max_new_tokens < 1:
             raise ValueError(
                 f"max_prompt_tokens and max_new_tokens must be >= 1, got {max_prompt_tokens} and {max_new_tokens}"
             )
         if prompts is None or isinstance(prompts, str):
-            self.rows = load_prompts(prompts if prompts is not None else task, split)
+            self.rows = load_prompts(
+                prompts if prompts is not None else task,
+                split,
+                prompt_column=prompt_column,
+                reference_columns=reference_columns,
+            )
         else:
             self.rows = [dict(p) if isinstance(p, dict) else {"prompt": str(p)} for p in prompts]
             for i, r in enumerate(self.rows):

@@ -88,7 +88,9 @@ def run_train(cfg: TrainConfig, *, inputs: Sequence[str | Path | None] = ()) -> 
             raise RunDirError(f"--resume: {run_dir} holds no run to resume")
         cfg.check_resume(recorded)
     if cfg.overwrite:
-        refuse_inputs_inside(run_dir, [cfg.prompts, cfg.sft_data, *inputs])
+        from .prompts import local_source_path
+
+        refuse_inputs_inside(run_dir, [local_source_path(cfg.prompts), cfg.sft_data, *inputs])
     from .backends import backend_for
 
     return backend_for(cfg.kind).train(cfg)

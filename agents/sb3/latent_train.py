@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from aigc_rl.envs.image.latent_image import LatentImageTask, LatentImageVectorEnv
 from aigc_rl.errors import ConfigError, RunDirError
@@ -50,8 +50,10 @@ from aigc_rl.run import (
     latest_complete_checkpoint,
     run_record,
 )
+from aigc_rl.tracking import TB_DIR, parse_report_to, require_trackers
 
 from .policy_io import ALGOS, ENV_ID, build_model, save_policy
+from .tracking import TensorBoardRows, WandbCallback
 from .train_state import checkpoint_step, clean_incomplete_checkpoints, load_checkpoint, save_checkpoint
 from .vec_env import LatentSubprocVecEnv, LatentVecEnv
 
@@ -153,6 +155,7 @@ class _TrainCallback(BaseCallback):
         save_fn: Any,
         flag: _StopFlag,
         loop_state: Mapping[str, Any] | None,
+        sinks: tuple[Any, ...] = (),
     ) -> None:
         super().__init__()
         from tqdm.auto import tqdm
@@ -160,6 +163,7 @@ class _TrainCallback(BaseCallback):
         from aigc_rl.progress import tqdm_disabled
 
         self.metrics = metrics
+        self.sinks = sinks  # trackers (--report-to): each row also goes to their log_row
         self.log_interval = log_interval
         self.save_steps = save_steps
         self.save_fn = save_fn
@@ -244,6 +248,8 @@ class _TrainCallback(BaseCallback):
             (self.model.num_timesteps - self._steps_last) / max(now - self._t_last, 1e-9), 1
         )
         self.metrics.write(row)
+        for sink in self.sinks:
+            sink.log_row(row)
         self._t_last, self._steps_last = now, self.model.num_timesteps
         self._reset_acc()
 
@@ -330,6 +336,7 @@ def train_latent(
     progress: bool = True,
     save_zip: bool = False,
     device: str = "cpu",
+    report_to: str | list[str] = "none",
 ) -> Path:
     """Train an SB3 agent on ``aigc_rl/LatentImage-v0`` and write the run directory.
 
@@ -362,13 +369,17 @@ def train_latent(
         progress: tqdm progress bar.
         save_zip: Also write SB3's ``sb3_model.zip`` (contains pickle; never loaded by default).
         device: torch device of the agent (``"auto"`` means CUDA when available).
+        report_to: Trackers of the metrics rows: ``"none"``, ``"tensorboard"`` (SB3's ``tensorboard_log``, event
+            files in ``RUN/tb``), ``"wandb"`` (:class:`~aigc_rl.agents.sb3.tracking.WandbCallback`) or a comma
+            list.
 
     Returns:
         The run directory.
 
     Raises:
-        ConfigError: unknown env id / agent, a bad number, a bad reward spec, a PPO minibatch of one, or
-            ``resume`` with settings that differ from the run's record.
+        ConfigError: unknown env id / agent, a bad number, a bad reward spec, a PPO minibatch of one, an unknown
+            tracker or one whose package is missing (naming the install), or ``resume`` with settings that
+            differ from the run's record.
         RunDirError: ``output_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set, ``resume``
             without a run, ``overwrite`` of a directory of other files, or both flags.
         RunLockedError: another process is writing the run.
@@ -391,6 +402,7 @@ def train_latent(
         device = cfg.get("device", device)
         reward = cfg.get("reward") or reward
         save_steps = _image_save_steps(cfg.get("save_steps"), _field_default(cfg_obj, "save_steps"))
+        report_to = cfg.get("report_to", report_to)
     # -- check every input before the run directory is touched ------------------------------------------
     if env_id != ENV_ID:
         raise ConfigError(
@@ -407,6 +419,8 @@ def train_latent(
     save_steps = _image_save_steps(save_steps, dataclasses.MISSING)
     if resume and overwrite:
         raise RunDirError("--resume and --overwrite exclude each other: pick one")
+    trackers = parse_report_to(report_to, "image")
+    require_trackers(trackers)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -523,6 +537,7 @@ def train_latent(
                 progress=progress,
                 save_zip=save_zip,
                 device=device,
+                trackers=trackers,
             )
         finally:
             venv.close()
@@ -578,6 +593,7 @@ def _train_in_run_dir(
     save_zip: bool,
     device: str,
     flag: _StopFlag,
+    trackers: list[str] = [],  # noqa: B006 - read only
 ) -> Path:
     import yaml
 
@@ -615,6 +631,7 @@ def _train_in_run_dir(
         run_dir / "config.yaml",
         yaml.safe_dump({**cfg, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}, sort_keys=False),
     )
+    sinks: list[Any] = []  # the trackers of --report-to, closed however training ends
     try:
         metrics = MetricsWriter(rd.metrics_path)
         ckpt = None
@@ -630,19 +647,33 @@ def _train_in_run_dir(
             model = build_model(agent, hp, venv, seed, device)
             start = 0
         metrics.truncate_after(start)
+        if "tensorboard" in trackers:
+            model.tensorboard_log = str(run_dir / TB_DIR)  # read by SB3 when learn() sets up its logger
+            sinks.append(TensorBoardRows(model))
+        if "wandb" in trackers:
+            sinks.append(WandbCallback(run_dir, cfg))
 
         def _save(state: Mapping[str, Any]) -> None:
             save_checkpoint(model, venv, rd.checkpoints_dir, agent, hp, state)
 
         cb = _TrainCallback(
-            metrics, log_interval, save_steps, max_steps, start, progress, _save, flag, loop_state
+            metrics,
+            log_interval,
+            save_steps,
+            max_steps,
+            start,
+            progress,
+            _save,
+            flag,
+            loop_state,
+            tuple(sinks),
         )
         remaining = max_steps - start
         try:
             if remaining > 0:
                 model.learn(
                     total_timesteps=remaining,
-                    callback=cb,
+                    callback=CallbackList([cb, *[s for s in sinks if isinstance(s, BaseCallback)]]),
                     reset_num_timesteps=ckpt is None,
                     progress_bar=False,
                 )
@@ -665,5 +696,8 @@ def _train_in_run_dir(
     except BaseException:
         rd.update_record(status="failed")
         raise
+    finally:
+        for sink in sinks:
+            sink.close()
     rd.update_record(status="finished", step=int(model.num_timesteps))
     return run_dir

@@ -265,6 +265,8 @@ def make_text_task(cfg: TrainConfig, tokenizer: Any, split: str, reward: Any) ->
         tokenizer=tokenizer,
         max_prompt_tokens=cfg.max_prompt_tokens,
         max_new_tokens=cfg.max_new_tokens,
+        prompt_column=cfg.prompt_column,
+        reference_columns=cfg.reference_column_list,
     )
 
 
@@ -286,7 +288,18 @@ def train_text(cfg: TrainConfig) -> Path:
     # Build everything that can fail on bad input before touching the run directory.
     use_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     check_vllm(cfg, use_cuda)  # first: it needs no file read
-    _check_prompt_count(cfg, load_prompts(cfg.prompts or cfg.task, "train"))
+    _check_prompt_count(
+        cfg,
+        load_prompts(
+            cfg.prompts or cfg.task,
+            "train",
+            prompt_column=cfg.prompt_column,
+            reference_columns=cfg.reference_column_list,
+        ),
+    )
+    from aigc_rl.tracking import parse_report_to, require_trackers
+
+    require_trackers(parse_report_to(cfg.report_to, "text"))  # a missing tensorboard/wandb fails here
     model_path = resolve_model(cfg.model)  # a missing model fails here
     check_model_files(model_path)  # a truncated safetensors file or a broken tokenizer too
     check_model_limits(cfg, model_path)

@@ -441,7 +441,13 @@ def build_sft_trainer(
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from aigc_rl.agents.trl.trainer import CheckpointMarker, MetricsLogger, StopFlag
+    from aigc_rl.agents.trl.trainer import (
+        CheckpointMarker,
+        MetricsLogger,
+        StopFlag,
+        report_to_for,
+        use_run_tb_dir,
+    )
 
     args: dict[str, Any] = dict(
         output_dir=str(run_dir / "checkpoints"),
@@ -453,7 +459,7 @@ def build_sft_trainer(
         save_steps=cfg.save_steps,
         save_total_limit=2,
         seed=cfg.seed,
-        report_to="none",
+        report_to=report_to_for(cfg, run_dir),
         bf16=use_cuda,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
@@ -489,6 +495,7 @@ def build_sft_trainer(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # --quiet: no log dicts on stdout (metrics.jsonl has them)
+    use_run_tb_dir(trainer, run_dir)  # --report-to tensorboard: event files in run_dir/tb
     return trainer
 
 
@@ -537,6 +544,9 @@ def train_sft(cfg: TrainConfig) -> Path:
         raise ValueError(f"train_sft trains agent 'sft', got {cfg.agent!r}")
     run_dir = cfg.resolved_output_dir()
     rows, info = load_sft_rows(sft_source(cfg))  # a bad data file fails first, before the model is resolved
+    from aigc_rl.tracking import parse_report_to, require_trackers
+
+    require_trackers(parse_report_to(cfg.report_to, "text"))  # a missing tensorboard/wandb fails here
     model_path = resolve_model(cfg.model)
     check_model_files(model_path)
     check_model_limits(cfg, model_path)

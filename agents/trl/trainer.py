@@ -21,6 +21,7 @@ from aigc_rl.chat import messages_for
 from aigc_rl.progress import progress_enabled
 from aigc_rl.rewards import CompositeReward, RewardModel
 from aigc_rl.run import MetricsWriter, atomic_write_json, mark_complete
+from aigc_rl.tracking import TB_DIR
 
 if TYPE_CHECKING:
     from trl import GRPOTrainer, RLOOTrainer
@@ -33,6 +34,8 @@ __all__ = [
     "CheckpointMarker",
     "StopFlag",
     "AdaptiveKLController",
+    "report_to_for",
+    "use_run_tb_dir",
 ]
 
 
@@ -207,7 +210,8 @@ def build_trainer(
 
     Returns:
         The trainer, with :class:`MetricsLogger`, :class:`CheckpointMarker` and :class:`StopFlag` attached
-        (the stop flag is ``trainer.stop_flag``).
+        (the stop flag is ``trainer.stop_flag``), and the trackers of ``cfg.report_to`` (TensorBoard event files
+        in ``run_dir/tb``, see :func:`report_to_for`).
     """
     from peft import LoraConfig
 
@@ -232,7 +236,7 @@ def build_trainer(
         save_steps=cfg.save_steps,
         save_total_limit=2,
         seed=cfg.seed,
-        report_to="none",
+        report_to=report_to_for(cfg, run_dir),
         bf16=use_cuda,
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
@@ -291,7 +295,40 @@ def build_trainer(
         # in metrics.jsonl
         trainer.remove_callback(PrinterCallback)
     _epoch_seeded_sampler(trainer)
+    use_run_tb_dir(trainer, run_dir)
     return trainer
+
+
+def use_run_tb_dir(trainer: Any, run_dir: Path) -> None:
+    """Make the trainer's TensorBoard callback (``report_to`` with ``tensorboard``) write to ``run_dir/tb``.
+
+    transformers 5 has no ``TrainingArguments.logging_dir``: the callback's own ``logging_dir`` attribute, read
+    when training begins, places the event files in the run directory instead of ``checkpoints/runs/<date>``.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, TensorBoardCallback) and cb.tb_writer is None:
+            cb.logging_dir = str(run_dir / TB_DIR)
+
+
+def report_to_for(cfg: Any, run_dir: Path) -> str | list[str]:
+    """TRL's ``report_to`` for ``cfg.report_to`` (``"none"``, ``"all"`` or a list of integration names).
+
+    With ``wandb`` the W&B run files go into ``run_dir`` and the project is ``aigc-rl`` unless
+    ``WANDB_DIR`` / ``WANDB_PROJECT`` say otherwise (transformers' ``WandbCallback`` reads them).
+    """
+    import os
+
+    from aigc_rl.tracking import parse_report_to
+
+    names = parse_report_to(getattr(cfg, "report_to", "none"), "text")
+    if "wandb" in names or "all" in names:
+        os.environ.setdefault("WANDB_DIR", str(run_dir))
+        os.environ.setdefault("WANDB_PROJECT", "aigc-rl")
+    if not names:
+        return "none"
+    return "all" if names == ["all"] else names
 
 
 def _epoch_seeded_sampler(trainer: Any) -> None:
