@@ -738,11 +738,15 @@ def _score_policy(
     per_prompt = {k: [float(np.nanmean(v[a:b])) for a, b in spans] for k, v in per_sample.items()}
     # corpus distinct-2 of each prompt's group of samples (Li et al. 2016)
     per_prompt["distinct-2-corpus"] = [distinct_n_corpus(cs, 2) for cs in completions]
+    # Every score is under "scores"; at the top level too unless its name is a row field: a reward named
+    # `completion` (the default reward has one) must not replace the completion's text.
+    reserved = {"prompt", "completion", "policy", "judges", "scores"}
     rows = [
         {
+            **{k: per_sample[k][j] for k in per_sample if k not in reserved},
+            "scores": {k: per_sample[k][j] for k in per_sample},
             "prompt": task.encode(flat_idx[j])[1],
             "completion": flat[j],
-            **{k: per_sample[k][j] for k in per_sample},
         }
         for j in range(len(flat))
     ]

@@ -135,3 +135,18 @@ def test_score_judges_reference_values():
     assert per_sample["ead"][:2] == [pytest.approx(expected)] * 2 and per_prompt["ead"][0] == pytest.approx(
         expected
     )
+
+
+def test_a_reward_named_completion_keeps_the_completion_text(tiny_model_dir, prompt_file, tmp_path):
+    """New-user trial, 2026-12-07: with the default reward (it has a `completion` component) samples.jsonl and
+    the report's examples held the component's 1.0/0.0 instead of the generated text."""
+    cfg = tiny_train_config(
+        tiny_model_dir, prompt_file, tmp_path / "run", reward="completion:1+distinct-2:1", max_steps=1
+    )
+    run = run_train(cfg)
+    evaluate_run(run, judges="none")
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert rows and all(isinstance(r["completion"], str) for r in rows)
+    assert all(r["scores"]["completion"] in (0.0, 1.0) and "distinct-2" in r for r in rows)
+    report = (run / "report.md").read_text()
+    assert any(r["completion"][:20] in report for r in rows if r["completion"].strip())
