@@ -790,8 +790,14 @@ def evaluate_text(
     n_prompts = n_prompts or cfg.eval_prompts
     samples = samples or cfg.eval_samples
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
-    model, tokenizer = load_causal_lm(cfg.model, device=device)
     reward = make_reward(cfg)
+    if samples < 2 and getattr(reward, "requires_group", False):
+        raise ConfigError(
+            f"--samples {samples}: the run's reward {cfg.reward!r} has a component that compares a completion "
+            "with its siblings (a group reward such as embedding-diversity or distinct-n), which needs at least "
+            "2 samples per prompt; pass --samples 2 or more"
+        )
+    model, tokenizer = load_causal_lm(cfg.model, device=device)
     task = make_text_task(cfg, tokenizer, "eval", reward)
     indices = list(range(min(n_prompts, len(task))))
     prompt_ids = [task.encode(i)[0] for i in indices]

@@ -150,3 +150,15 @@ def test_a_reward_named_completion_keeps_the_completion_text(tiny_model_dir, pro
     assert all(r["scores"]["completion"] in (0.0, 1.0) and "distinct-2" in r for r in rows)
     report = (run / "report.md").read_text()
     assert any(r["completion"][:20] in report for r in rows if r["completion"].strip())
+
+
+def test_one_sample_with_a_group_reward_exits_2_naming_the_fix(tiny_run, capsys):
+    """New-user trial, 2026-12-07: `eval --samples 1` on the default reward (DARLING × embedding diversity)
+    printed NaN for the composite with no reason; a group reward needs siblings."""
+    saved = tiny_run / "eval.json"
+    before = saved.read_bytes() if saved.exists() else None
+    capsys.readouterr()
+    assert cli_main(["eval", "--run", str(tiny_run), "--samples", "1", "--judges", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--samples 2" in err and "group reward" in err, err
+    assert (saved.read_bytes() if saved.exists() else None) == before
