@@ -417,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
 
     configure(quiet=args.quiet)
     try:
-        return _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, where it is caught, not at interpreter exit
+        return status
     except (UserInputError, FileNotFoundError, FileExistsError) as e:
         msg = " ".join(str(e).split())  # one line
         print(f"aigc-rl {args.command}: error: {msg}", file=sys.stderr)
@@ -427,6 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             "aigc-rl %s: interrupted; checkpoints and metrics.jsonl written so far are kept", args.command
         )
         return 130
+    except BrokenPipeError:  # `aigc-rl rewards | head`: the reader has gone; stop quietly like other tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 141 if os.name == "posix" else 1
 
 
 if __name__ == "__main__":

@@ -141,3 +141,16 @@ def test_rewards_lists_presets_offline(capsys, monkeypatch):
     assert "needs arguments" not in out
     rm = [json.loads(line) for line in out.splitlines() if '"name": "reward-model"' in line]
     assert len(rm) == 1 and rm[0]["kind"] == "quality" and rm[0]["direction"] == "maximize"
+
+
+def test_closed_pipe_ends_quietly():
+    """New-user trial, 2026-12-07: `aigc-rl rewards | head -1` ended with a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    code = "import sys; from aigc_rl.cli import main; sys.exit(main(['rewards']))"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader has gone before the listing is written, as after `head -1`
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
