@@ -297,20 +297,19 @@ def text_table(rows: Sequence[dict[str, Any]], console_width: int | None = None)
 
     def cell_scores(r: dict[str, Any]) -> str:
         parts = [f"{k} {fmt(v)}" for k, v in r["rewards"].items()]
-        parts += [f"{k} {fmt(v)}" for k, v in r["judges"].items()]
+        parts += [f"judge: {k} {fmt(v)}" for k, v in r["judges"].items()]
         return ", ".join(parts)
 
     groups: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["prompt_index"], r["sample"]), {})[r["policy"]] = r
+    # keyed by (part, name): the default reward has a `completion` component and `completion` is also a judge
+    keyed = [("rewards", k) for k in scores] + [("judges", k) for k in judges]
     means = {
-        p: {
-            k: _nanmean([r[part].get(k) for r in rows if r["policy"] == p])
-            for part, keys in (("rewards", scores), ("judges", judges))
-            for k in keys
-        }
+        p: {(part, k): _nanmean([r[part].get(k) for r in rows if r["policy"] == p]) for part, k in keyed}
         for p in policies
     }
+    label = {(part, k): k if part == "rewards" else f"judge: {k}" for part, k in keyed}
     try:
         from rich.console import Console
         from rich.table import Table
@@ -329,8 +328,8 @@ def text_table(rows: Sequence[dict[str, Any]], console_width: int | None = None)
                     lines.append(f"  {'':>{len(str(si + 1)) + 2}} {'':<6} ({cell_scores(by[p])})")
         lines.append("")
         lines.append(f"{'mean':<20}" + "".join(f"{p:>12}" for p in policies))
-        for k in scores + judges:
-            lines.append(f"{k:<20}" + "".join(f"{fmt(means[p][k]):>12}" for p in policies))
+        for key in keyed:
+            lines.append(f"{label[key]:<20}" + "".join(f"{fmt(means[p][key]):>12}" for p in policies))
         return "\n".join(lines)
     from rich.markup import escape  # a completion may hold "[...]", which rich would read as markup
 
@@ -351,8 +350,8 @@ def text_table(rows: Sequence[dict[str, Any]], console_width: int | None = None)
     summary.add_column("score")
     for p in policies:
         summary.add_column(p, justify="right")
-    for k in scores + judges:
-        summary.add_row(k, *(fmt(means[p][k]) for p in policies))
+    for key in keyed:
+        summary.add_row(label[key], *(fmt(means[p][key]) for p in policies))
     console.print(summary)
     return None
 

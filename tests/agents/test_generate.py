@@ -167,8 +167,8 @@ def test_text_table_plain_and_rich_show_each_policy_and_the_means(monkeypatch, c
         "sample": 0,
         "policy": p,
         "completion": c,
-        "rewards": {"reward": r},
-        "judges": {"ead": float("nan")},
+        "rewards": {"reward": r, "completion": 1.0},
+        "judges": {"ead": float("nan"), "completion": 0.0},
     }
     rows = [row("base", "plain [red]text", 0.25), row("tuned", "tuned text", 0.75)]
     assert text_table(rows) is None  # rich printed it
@@ -181,7 +181,15 @@ def test_text_table_plain_and_rich_show_each_policy_and_the_means(monkeypatch, c
     lines = plain.splitlines()
     assert lines[0] == "prompt 1: say [bold]hi[/bold]"
     assert lines[1].split() == ["[1]", "base", "plain", "[red]text"]
-    assert lines[-2].split() == ["reward", "0.250", "0.750"] and lines[-1].split() == ["ead", "nan", "nan"]
+    assert lines[-4].split() == ["reward", "0.250", "0.750"] and lines[-2].split() == [
+        "judge:",
+        "ead",
+        "nan",
+        "nan",
+    ]
+    # the reward component and the judge of one name are two rows with their own means (new-user trial)
+    assert lines[-3].split() == ["completion", "1.000", "1.000"]
+    assert lines[-1].split() == ["judge:", "completion", "0.000", "0.000"]
 
 
 def _png_size(path: Path) -> tuple[int, int]:
