@@ -24,7 +24,7 @@ TB_DIR = "tb"
 IMAGE_TRACKERS = ("tensorboard", "wandb")
 #: How to install the package a tracker needs.
 INSTALL = {
-    "tensorboard": "pip install 'aigc-rl[tensorboard]' (the tensorboard extra)",
+    "tensorboard": "pip install -e '.[tensorboard]' in a clone, or pip install 'aigc-rl[tensorboard]' (the tensorboard extra)",
     "wandb": "pip install wandb",
 }
 
