@@ -73,7 +73,8 @@ class Finding:
     """Result of one check.
 
     Attributes:
-        check: Check id: ``length-drift``, ``repetition``, ``diversity-collapse``, ``kl-budget``,
+        check: Check id: ``length-drift``, ``repetition``, ``diversity-collapse``, ``init-diversity-collapse``
+            (runs started from a fine-tuned policy), ``kl-budget``,
             ``reward-vs-quality``, ``prompt-copy``, ``cut-off``, ``entropy-collapse``, ``negative-kl``,
             ``reward-vs-judges``.
         title: Short human name of the check.
@@ -220,18 +221,39 @@ def _check_repetition(run: RunData, th: Thresholds) -> Finding:
 
 
 def _check_diversity(run: RunData, th: Thresholds) -> Finding:
-    title = "Diversity collapse"
-    base_m, tuned_m = run.policies.get("base", {}), run.policies.get("tuned", {})
+    """Diversity of the policy this run trained against the policy it started from: ``base → tuned``, or for a
+    run started from a fine-tuned policy (``--init``), ``init → tuned`` (what this run's training changed); the
+    fine-tuning stage's own change is :func:`_check_init_diversity`."""
+    start = "init" if "init" in run.policies else "base"
+    title = "Diversity collapse" + (" (this run: init → tuned)" if start == "init" else "")
+    return _diversity_finding(run, th, start, "tuned", "diversity-collapse", title, "The tuned policy")
+
+
+def _check_init_diversity(run: RunData, th: Thresholds) -> Finding | None:
+    """For a run started from a fine-tuned policy: the diversity change of that fine-tuning (``base → init``),
+    reported apart so that neither stage's change is put on the other."""
+    if "init" not in run.policies:
+        return None
+    return _diversity_finding(
+        run, th, "base", "init", "init-diversity-collapse", "Diversity collapse (fine-tuning: base → init)",
+        "The fine-tuned init policy",
+    )  # fmt: skip
+
+
+def _diversity_finding(
+    run: RunData, th: Thresholds, start: str, end: str, check: str, title: str, who: str
+) -> Finding:
+    base_m, tuned_m = run.policies.get(start, {}), run.policies.get(end, {})
     names = [m for m in base_m if m in tuned_m and metric_info(m).category == "creativity"]
     if not names:
         return Finding(
-            "diversity-collapse",
+            check,
             title,
             "skipped",
             "No creativity metric (distinct-n, self-BLEU, diversity) in eval.json.",
         )
     drops: list[str] = []
-    values: dict[str, Any] = {"threshold": th.diversity_drop, "metrics": {}}
+    values: dict[str, Any] = {"threshold": th.diversity_drop, "metrics": {}, "from": start, "to": end}
     for m in names:
         b, t = base_m[m].get("mean"), tuned_m[m].get("mean")
         if b is None or t is None:
@@ -249,14 +271,12 @@ def _check_diversity(run: RunData, th: Thresholds) -> Finding:
             drops.append(f"{m} {word} {_fmt(b)} → {_fmt(t)} ({_pct(rel)} less diverse)")
     if drops:
         msg = (
-            "Diversity collapsed: "
-            + "; ".join(drops)
-            + ". The tuned policy gives the same few answers (mode "
+            "Diversity collapsed: " + "; ".join(drops) + f". {who} gives the same few answers (mode "
             "collapse); creativity rewards or a stronger KL penalty counter it."
         )
-        return Finding("diversity-collapse", title, "warning", msg, values)
+        return Finding(check, title, "warning", msg, values)
     parts = ", ".join(f"{m} {_fmt(v['base'])} → {_fmt(v['tuned'])}" for m, v in values["metrics"].items())
-    return Finding("diversity-collapse", title, "ok", f"No collapse: {parts}.", values)
+    return Finding(check, title, "ok", f"No collapse: {parts}.", values)
 
 
 def _check_kl(run: RunData, th: Thresholds) -> Finding:
@@ -757,15 +777,17 @@ def run_diagnostics(run: RunData, thresholds: Thresholds | None = None) -> list[
         thresholds: Flag levels; default :class:`Thresholds`.
 
     Returns:
-        One :class:`Finding` per check, in a fixed order: length drift, repetition, diversity collapse,
-        KL budget, reward-versus-quality, prompt copy, cut-off, entropy collapse, negative KL,
+        One :class:`Finding` per check, in a fixed order: length drift, repetition, diversity collapse (for a
+        run started from a fine-tuned policy: of this run's training, then of the fine-tuning), KL budget, reward-versus-quality, prompt copy, cut-off, entropy collapse, negative KL,
         reward-versus-judges.
     """
     th = thresholds or Thresholds()
+    init_diversity = _check_init_diversity(run, th)
     return [
         _check_length(run, th),
         _check_repetition(run, th),
         _check_diversity(run, th),
+        *([init_diversity] if init_diversity is not None else []),
         _check_kl(run, th),
         _check_reward_vs_quality(run, th),
         _check_prompt_copy(run, th),

@@ -105,3 +105,24 @@ def test_lineage_text_ignores_a_missing_or_odd_record(bad):
     from aigc_rl.report.build import _lineage_text
 
     assert _lineage_text(bad) is None
+
+
+def test_diversity_is_checked_per_stage(tmp_path):
+    """A run from a fine-tuned policy: the collapse check judges what this run's training did (init → tuned),
+    and the fine-tuning's own change (base → init) is a finding of its own; neither is put on the other
+    (issue 12: SFT on the support demos lowered within-group diversity 27%, GRPO from it 3% more)."""
+    from aigc_rl.report.diagnostics import run_diagnostics
+
+    run = make_init_run(tmp_path / "support-grpo-init")
+    ev = json.loads((run / "eval.json").read_text())
+    ev["policies"]["init"]["self-bleu"] = _ci(0.60, 0.02)  # diversity 1 - 0.60 = 0.40 against base's 0.65
+    ev["policies"]["tuned"]["self-bleu"] = _ci(0.58, 0.02)  # 0.42: no lower than init's
+    (run / "eval.json").write_text(json.dumps(ev))
+    found = {f.check: f for f in run_diagnostics(load_run(run))}
+    assert found["diversity-collapse"].status == "ok"
+    assert found["diversity-collapse"].values["from"] == "init"
+    init = found["init-diversity-collapse"]
+    assert init.status == "warning" and "self-bleu rose 0.35 → 0.6" in init.message
+    assert init.values["metrics"]["self-bleu"]["relative_change"] == pytest.approx((0.40 - 0.65) / 0.65)
+    plain = {f.check for f in run_diagnostics(load_run(make_healthy_text_run(tmp_path / "plain")))}
+    assert "init-diversity-collapse" not in plain and "diversity-collapse" in plain
