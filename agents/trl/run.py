@@ -308,8 +308,27 @@ def train_text(cfg: TrainConfig) -> Path:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
+    return run_in_dir(cfg, lambda rd, main, stop: _train_text(cfg, rd, main, reward, use_cuda, stop, init))
+
+
+def run_in_dir(cfg: TrainConfig, body: Any) -> Path:
+    """Run ``body(rd, main, stop)`` in the run directory of ``cfg``: prepared (``--resume`` / ``--overwrite``)
+    and locked by the main process, inside the signal handlers; a signal marks the run ``interrupted`` at its
+    newest complete checkpoint. Shared by RL (:func:`train_text`) and SFT (``agents/trl/sft.py``).
+
+    Args:
+        cfg: The checked run config; ``cfg.resolved_output_dir()`` is the run directory.
+        body: ``(RunDir, is_main_process, StopFlag) -> None``; raises KeyboardInterrupt when a signal stopped it.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        TrainingInterrupted: a signal stopped the run (its exit status is the signal's).
+    """
     from aigc_rl.agents.trl.trainer import StopFlag
 
+    run_dir = cfg.resolved_output_dir()
     rd = RunDir(run_dir)
     main = is_main_process()
     if main:
@@ -319,7 +338,7 @@ def train_text(cfg: TrainConfig) -> Path:
     stop = StopFlag()  # set by the first SIGINT/SIGTERM from here on
     try:
         with graceful_signals(stop):
-            _train_text(cfg, rd, main, reward, use_cuda, stop, init)
+            body(rd, main, stop)
     except KeyboardInterrupt:
         ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
         step = checkpoint_step(ckpt) if ckpt is not None else 0

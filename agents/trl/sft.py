@@ -45,7 +45,6 @@ import hashlib
 import io
 import json
 import logging
-import signal
 import stat
 import time
 from pathlib import Path
@@ -58,11 +57,8 @@ from aigc_rl.progress import progress_enabled
 from aigc_rl.prompts import TASKS, is_blank, task_names
 from aigc_rl.run import (
     RunDir,
-    TrainingInterrupted,
     atomic_write_json,
     checkpoint_step,
-    graceful_signals,
-    latest_complete_checkpoint,
     run_record,
 )
 
@@ -536,8 +532,7 @@ def train_sft(cfg: TrainConfig) -> Path:
     import torch
     from transformers import AutoTokenizer
 
-    from aigc_rl.agents.trl.run import _resolve_run_init, check_model_limits, is_main_process
-    from aigc_rl.agents.trl.trainer import StopFlag
+    from aigc_rl.agents.trl.run import _resolve_run_init, check_model_limits
     from aigc_rl.models import check_model_files, resolve_model
 
     if cfg.agent != "sft":
@@ -560,25 +555,9 @@ def train_sft(cfg: TrainConfig) -> Path:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
 
-    rd = RunDir(run_dir)
-    main = is_main_process()
-    if main:
-        rd.prepare(resume=cfg.resume, overwrite=cfg.overwrite)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    stop = StopFlag()
-    try:
-        with graceful_signals(stop):
-            _train_sft(cfg, rd, main, data, use_cuda, stop, init)
-    except KeyboardInterrupt:
-        ckpt = latest_complete_checkpoint(rd.checkpoints_dir)
-        step = checkpoint_step(ckpt) if ckpt is not None else 0
-        if main and rd.record_path.is_file():
-            rd.update_record(status="interrupted", global_step=step)
-        raise TrainingInterrupted(run_dir, step, stop.requested or signal.SIGINT) from None
-    finally:
-        rd.release()
-    return run_dir
+    from aigc_rl.agents.trl.run import run_in_dir
+
+    return run_in_dir(cfg, lambda rd, main, stop: _train_sft(cfg, rd, main, data, use_cuda, stop, init))
 
 
 def _train_sft(
