@@ -458,15 +458,40 @@ def _train_text(
             cb.restore(resume_from)  # the beta the controller had reached at the checkpoint
     if stop.requested is not None:
         raise KeyboardInterrupt
+    train_and_save(trainer, tokenizer, rd, cfg, stop, use_cuda, resume_from)
+
+
+def train_and_save(
+    trainer: Any,
+    tokenizer: Any,
+    rd: RunDir,
+    cfg: TrainConfig,
+    stop: Any,
+    use_cuda: bool,
+    resume_from: str | None,
+    saved: str = "adapter",
+    extra: Any = None,
+) -> None:
+    """Train, then (main process) save the policy to ``RUN/<saved>/`` with its tokenizer, write
+    ``train_summary.json`` and mark the run finished. Shared by RL and SFT.
+
+    Args:
+        saved: ``"adapter"`` (LoRA) or ``"model"`` (a full fine-tune).
+        extra: ``steps -> dict`` of run-kind fields added to the summary, or ``None``.
+
+    Raises:
+        KeyboardInterrupt: a signal stopped training before ``cfg.max_steps`` (a signal after the last step
+            lets the run finish).
+    """
     t0 = time.time()
     trainer.train(resume_from_checkpoint=resume_from)
     elapsed = time.time() - t0
     if stop.requested is not None and trainer.state.global_step < cfg.max_steps:
-        raise KeyboardInterrupt  # stopped early; a signal after the last step lets the run finish
+        raise KeyboardInterrupt
     if trainer.is_world_process_zero():
-        adapter_dir = run_dir / "adapter"
-        trainer.model.save_pretrained(adapter_dir, safe_serialization=True)
-        tokenizer.save_pretrained(adapter_dir)
+        out = rd.path / saved
+        trainer.model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
         steps = trainer.state.global_step
         summary = {
             "global_step": steps,
@@ -475,8 +500,9 @@ def _train_text(
             "device": "cuda" if use_cuda else "cpu",
             "world_size": trainer.accelerator.num_processes,
             "resumed_from": resume_from,
+            **(extra(steps) if extra is not None else {}),
         }
-        atomic_write_json(run_dir / "train_summary.json", summary)
+        atomic_write_json(rd.path / "train_summary.json", summary)
         rd.update_record(status="finished", global_step=steps)
 
 

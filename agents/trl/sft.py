@@ -46,7 +46,6 @@ import io
 import json
 import logging
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,6 @@ from aigc_rl.progress import progress_enabled
 from aigc_rl.prompts import TASKS, is_blank, task_names
 from aigc_rl.run import (
     RunDir,
-    atomic_write_json,
     checkpoint_step,
     run_record,
 )
@@ -573,7 +571,7 @@ def _train_sft(
     """
     from transformers import set_seed
 
-    from aigc_rl.agents.trl.run import _drop_incomplete_checkpoints, resume_checkpoint
+    from aigc_rl.agents.trl.run import _drop_incomplete_checkpoints, resume_checkpoint, train_and_save
     from aigc_rl.agents.trl.trainer import StopFlag
     from aigc_rl.lineage import INIT_DIR, copy_init, init_chain, load_policy
 
@@ -616,28 +614,21 @@ def _train_sft(
         raise KeyboardInterrupt
     limit = cfg.max_prompt_tokens + cfg.max_new_tokens
     at_limit = sum(1 for ids in trainer.train_dataset["input_ids"] if len(ids) >= limit)
-    t0 = time.time()
-    trainer.train(resume_from_checkpoint=resume_from)
-    elapsed = time.time() - t0
-    if stop.requested is not None and trainer.state.global_step < cfg.max_steps:
-        raise KeyboardInterrupt
-    if trainer.is_world_process_zero():
-        out = run_dir / ("model" if cfg.full_finetune else "adapter")
-        trainer.model.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-        steps = trainer.state.global_step
-        summary = {
-            "global_step": steps,
-            "train_seconds": round(elapsed, 2),
-            "steps_per_second": round(steps / elapsed, 4) if elapsed > 0 else None,
-            "device": "cuda" if use_cuda else "cpu",
-            "world_size": trainer.accelerator.num_processes,
-            "resumed_from": resume_from,
-            "saved": out.name,
-            "sft_rows": len(trainer.train_dataset),
-            "epochs": round(steps * cfg.prompts_per_step / max(1, len(trainer.train_dataset)), 4),
+    n_rows = len(trainer.train_dataset)
+    train_and_save(
+        trainer,
+        tokenizer,
+        rd,
+        cfg,
+        stop,
+        use_cuda,
+        resume_from,
+        saved="model" if cfg.full_finetune else "adapter",
+        extra=lambda steps: {
+            "saved": "model" if cfg.full_finetune else "adapter",
+            "sft_rows": n_rows,
+            "epochs": round(steps * cfg.prompts_per_step / max(1, n_rows), 4),
             "sequences_at_length_limit": at_limit,  # cut to max_prompt_tokens + max_new_tokens (or exactly as long)
             "truncated_prompts": data.info.get("truncated_prompts", 0),
-        }
-        atomic_write_json(run_dir / "train_summary.json", summary)
-        rd.update_record(status="finished", global_step=steps)
+        },
+    )
