@@ -141,31 +141,66 @@ def _per_prompt(run: Path) -> dict[str, dict[str, dict[str, float]]]:
     }
 
 
-def table(out: Path) -> dict[str, Any]:
-    """Per configuration: ``{"tuned"|"base": {metric: {"mean", "ci95", "seeds"}}}`` (see the module docstring)."""
+def _summaries(per_seed: dict[int, dict], pol: str) -> dict[str, dict[str, Any]]:
+    """Mean and 95% interval over prompts of each metric of policy ``pol``, each prompt's value averaged over
+    the seeds of ``per_seed`` that scored it."""
+    metrics = sorted({k for d in per_seed.values() for k in d.get(pol, {})})
+    rows = {}
+    for k in metrics:
+        prompts = sorted({q for d in per_seed.values() for q in d.get(pol, {}).get(k, {})})
+        vals = np.array(
+            [
+                np.mean([d[pol][k][q] for d in per_seed.values() if q in d.get(pol, {}).get(k, {})])
+                for q in prompts
+            ]
+        )
+        lo, hi = bootstrap_ci(vals, seed=0)
+        rows[k] = {"mean": float(vals.mean()), "ci95": [lo, hi], "n_prompts": len(prompts)}
+    return rows
+
+
+def table(out: Path, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per configuration: ``{"base"|"tuned": {metric: {"mean", "ci95", "n_prompts"}}}`` pooled over the seeds
+    whose runs are under ``out`` (see the module docstring), and ``"per_seed": {seed: {"base", "tuned"}}``.
+
+    Args:
+        out: Directory of the runs (``NAME-sSEED/samples.jsonl``).
+        earlier: A ``table --json`` result of earlier runs whose samples are gone: each configuration's
+            single-seed results there (``"seeds": [s]``) are added to ``per_seed`` for the seeds not under
+            ``out`` (the pooled interval cannot include them; ``"mean_over_seeds"`` does).
+
+    ``"mean_over_seeds"``: per metric, the mean of the per-seed means (equal to the pooled mean when every
+    seed scored the same prompts), over every seed of ``per_seed``.
+    """
     runs = sorted(p for p in out.glob("*-s*") if (p / "samples.jsonl").is_file())
     by_cfg: dict[str, dict[int, Path]] = defaultdict(dict)
     for p in runs:
         name, _, seed = p.name.rpartition("-s")
         by_cfg[name][int(seed)] = p
     result: dict[str, Any] = {}
-    for name, seeds in sorted(by_cfg.items()):
-        per_seed = {s: _per_prompt(p) for s, p in seeds.items()}
-        result[name] = {"seeds": sorted(seeds), "flags": CONFIGS.get(name, ("", []))[1]}
+    for name in sorted(set(by_cfg) | set(earlier or {})):
+        seeds = by_cfg.get(name, {})
+        per_prompt = {s: _per_prompt(p) for s, p in seeds.items()}
+        r: dict[str, Any] = {"seeds": sorted(seeds), "flags": CONFIGS.get(name, ("", []))[1], "per_seed": {}}
         for pol in ("base", "tuned"):
-            metrics = sorted({k for d in per_seed.values() for k in d.get(pol, {})})
-            rows = {}
-            for k in metrics:
-                prompts = sorted({q for d in per_seed.values() for q in d.get(pol, {}).get(k, {})})
-                vals = np.array(
-                    [
-                        np.mean([d[pol][k][q] for d in per_seed.values() if q in d.get(pol, {}).get(k, {})])
-                        for q in prompts
-                    ]
-                )
-                lo, hi = bootstrap_ci(vals, seed=0)
-                rows[k] = {"mean": float(vals.mean()), "ci95": [lo, hi], "n_prompts": len(prompts)}
-            result[name][pol] = rows
+            r[pol] = _summaries(per_prompt, pol) if per_prompt else {}
+        for s, d in sorted(per_prompt.items()):
+            r["per_seed"][s] = {pol: _summaries({s: d}, pol) for pol in ("base", "tuned")}
+        old = (earlier or {}).get(name)
+        if old and len(old.get("seeds", [])) == 1 and old["seeds"][0] not in r["per_seed"]:
+            r["per_seed"][old["seeds"][0]] = {pol: old.get(pol, {}) for pol in ("base", "tuned")}
+            r["earlier_seeds"] = old["seeds"]
+        r["per_seed"] = dict(sorted(r["per_seed"].items()))
+        r["mean_over_seeds"] = {
+            pol: {
+                k: float(np.mean([v[pol][k]["mean"] for v in r["per_seed"].values()]))
+                for k in set.intersection(*(set(v[pol]) for v in r["per_seed"].values()))
+            }
+            if r["per_seed"]
+            else {}
+            for pol in ("base", "tuned")
+        }
+        result[name] = r
     return result
 
 
@@ -215,32 +250,70 @@ def criteria(r: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def _ordered_metrics(rows: dict[str, Any]) -> list[str]:
+    return sorted(rows, key=lambda k: (k.startswith("judge"), k))
+
+
+def _label(k: str) -> str:
+    return k + (" (lower is better)" if k.removeprefix("judge: ") in LOWER_IS_BETTER else "")
+
+
 def markdown(res: dict[str, Any]) -> str:
+    """The tables of ``docs/optimisation.md``: pooled over the seeds with samples (mean and 95% CI), the mean
+    over every seed, the per-seed values of each configuration, and issue 11's checks pooled and per seed."""
     names = list(res)
+    lines = ["Pooled over the seeds whose samples are here (prompt = unit, mean and 95% CI):", ""]
+    lines.append("| metric | " + " | ".join(f"{n} base, seeds {res[n]['seeds']}" for n in names) + " |")
     metrics = sorted(
         {k for r in res.values() for k in r.get("tuned", {})}, key=lambda k: (k.startswith("judge"), k)
     )
-    lines = ["| metric | base | " + " | ".join(f"{n} (tuned, seeds {res[n]['seeds']})" for n in names) + " |"]
-    lines.append("| --- | --- |" + " --- |" * len(names))
-    first = res[names[0]]
-    for k in metrics:
-        base = _fmt(first.get("base", {}).get(k)) if k != "training reward" else "(own reward)"
-        cells = [_fmt(res[n].get("tuned", {}).get(k)) for n in names]
-        arrow = " (lower is better)" if k.removeprefix("judge: ") in LOWER_IS_BETTER else ""
-        lines.append(f"| {k}{arrow} | {base} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Training reward, base → tuned, each configuration on its own reward:")
-    lines.append("")
-    for n in names:
-        b, t = res[n].get("base", {}).get("training reward"), res[n].get("tuned", {}).get("training reward")
-        lines.append(f"- {n}: {_fmt(b)} → {_fmt(t)}")
-    lines += ["", "Issue 11's checks, tuned vs base:", ""]
-    lines.append("| check | " + " | ".join(names) + " |")
+    lines[-1] = (
+        "| metric | " + " | ".join(f"{n} (seeds {res[n]['seeds']}): base → tuned" for n in names) + " |"
+    )
     lines.append("| --- |" + " --- |" * len(names))
+    for k in metrics:
+        cells = [
+            f"{_fmt(res[n].get('base', {}).get(k))} → {_fmt(res[n].get('tuned', {}).get(k))}" for n in names
+        ]
+        lines.append(f"| {_label(k)} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean over every seed (each seed's mean over its 60 prompts, averaged):", ""]
+    lines.append(
+        "| metric | base | " + " | ".join(f"{n} (seeds {sorted(res[n]['per_seed'])})" for n in names) + " |"
+    )
+    lines.append("| --- | --- |" + " --- |" * len(names))
+    first = res[names[0]]["mean_over_seeds"]["base"]
+    for k in sorted(
+        {k for r in res.values() for k in r["mean_over_seeds"]["tuned"]},
+        key=lambda k: (k.startswith("judge"), k),
+    ):
+        base = f"{first[k]:.3f}" if k in first and k != "training reward" else "(own reward)"
+        cells = [
+            f"{res[n]['mean_over_seeds']['tuned'][k]:.3f}" if k in res[n]["mean_over_seeds"]["tuned"] else "–"
+            for n in names
+        ]
+        lines.append(f"| {_label(k)} | {base} | " + " | ".join(cells) + " |")
+    for n in names:
+        ps = res[n]["per_seed"]
+        lines += ["", f"{n}, per seed (base → tuned, mean and 95% CI over prompts):", ""]
+        lines.append("| metric | " + " | ".join(f"seed {s}" for s in ps) + " |")
+        lines.append("| --- |" + " --- |" * len(ps))
+        for k in _ordered_metrics({k: 1 for v in ps.values() for k in v["tuned"]}):
+            cells = [f"{_fmt(v['base'].get(k))} → {_fmt(v['tuned'].get(k))}" for v in ps.values()]
+            lines.append(f"| {_label(k)} | " + " | ".join(cells) + " |")
+    lines += ["", "Issue 11's checks, tuned vs base, pooled over the seeds with samples:", ""]
+    lines.append("| check | " + " | ".join(f"{n} {res[n]['seeds']}" for n in names) + " |")
+    lines.append("| --- |" + " --- |" * len(names))
+    marks_of = {True: "yes", False: "**no**", None: "–"}
     checks = {n: criteria(res[n]) for n in names}
     for i, (what, _, _) in enumerate(checks[names[0]]):
-        marks = [{True: "yes", False: "**no**", None: "–"}[checks[n][i][1]] for n in names]
-        lines.append(f"| {what} | " + " | ".join(marks) + " |")
+        lines.append(f"| {what} | " + " | ".join(marks_of[checks[n][i][1]] for n in names) + " |")
+    cols = [(n, s) for n in names for s in res[n]["per_seed"]]
+    lines += ["", "Issue 11's checks per seed:", ""]
+    lines.append("| check | " + " | ".join(f"{n} s{s}" for n, s in cols) + " |")
+    lines.append("| --- |" + " --- |" * len(cols))
+    per = {(n, s): criteria(res[n]["per_seed"][s]) for n, s in cols}
+    for i, (what, _, _) in enumerate(criteria({})):
+        lines.append(f"| {what} | " + " | ".join(marks_of[per[c][i][1]] for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -256,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--judges", default="default", help="--judges of aigc-rl eval")
     ap.add_argument("--md", type=Path, help="write the Markdown table here")
     ap.add_argument("--json", type=Path, help="write the numbers here")
+    ap.add_argument(
+        "--earlier",
+        type=Path,
+        help="a `table --json` file of earlier single-seed runs whose samples are gone",
+    )
     a = ap.parse_args(argv)
     if a.what == "run":
         names = [n.strip() for n in a.configs.split(",") if n.strip()]
@@ -264,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown config(s) {unknown}; choose from {', '.join(CONFIGS)}")
         run(a.out, names, a.seeds, a.jobs, a.judges)
         return 0
-    res = table(a.out)
+    res = table(a.out, json.loads(a.earlier.read_text(encoding="utf-8")) if a.earlier else None)
     if not res:
         print(f"no evaluated runs under {a.out}", file=sys.stderr)
         return 1
