@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--judges",
         default="default",
         help="held-out judges of text runs (never trained on): none | default (every judge whose dependencies "
-        "are installed) | all | comma-separated names (copy-rate, completion, ead, gemma-fluency, gemma-judge, "
+        "are installed, except the opt-in gemma-judge) | all | comma-separated names (copy-rate, completion, ead, gemma-fluency, gemma-judge, "
         "gemma-relevance, mpnet-relevance, semantic-diversity)",
     )
     _add_generate(sub)
