@@ -669,6 +669,7 @@ def _train_in_run_dir(
             tuple(sinks),
         )
         remaining = max_steps - start
+        t0 = time.time()
         try:
             if remaining > 0:
                 model.learn(
@@ -685,9 +686,24 @@ def _train_in_run_dir(
             raise TrainingInterrupted(run_dir, max(step, 0), int(flag.requested or signal.SIGTERM)) from None
         if int(model.num_timesteps) > cb.last_saved:
             _save(cb.state())
+        elapsed = time.time() - t0
         save_policy(model, run_dir, agent, hp)
         if save_zip:
             model.save(str(run_dir / "sb3_model.zip"))
+        steps = int(model.num_timesteps)
+        atomic_write_json(  # the same fields as a text run's (agents/trl/run.py train_and_save)
+            run_dir / "train_summary.json",
+            {
+                "global_step": steps,
+                "train_seconds": round(elapsed, 2),
+                # env steps of this process's run (from the checkpoint's step when resumed)
+                "steps_per_second": round((steps - start) / elapsed, 4) if elapsed > 0 else None,
+                "device": str(model.device),
+                "world_size": 1,
+                "n_envs": n_envs,
+                "resumed_from": None if ckpt is None else str(ckpt),
+            },
+        )
     except TrainingInterrupted:
         raise
     except KeyboardInterrupt:

@@ -83,6 +83,11 @@ def test_training_changes_policy_parameters_and_logs_metrics(tmp_path: Path, age
         assert 0.0 <= r["rewards/target-class/mean"] <= 1.0
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["kind"] == "image" and cfg["agent"] == agent and cfg["env"] == "aigc_rl/LatentImage-v0"
+    summary = json.loads((run / "train_summary.json").read_text())  # as a text run's
+    assert summary["global_step"] == meta["num_timesteps"] and summary["resumed_from"] is None
+    assert summary["device"] == "cpu" and summary["n_envs"] == 4 and summary["train_seconds"] > 0
+    sps, secs = summary["steps_per_second"], summary["train_seconds"]  # secs rounded to 0.01 s
+    assert sps * (secs - 0.006) <= summary["global_step"] <= sps * (secs + 0.006)
 
 
 def test_save_and_reload_give_the_same_actions_without_pickle(tmp_path: Path):
