@@ -50,7 +50,7 @@ from aigc_rl.run import (
     latest_complete_checkpoint,
     run_record,
 )
-from aigc_rl.stats import bootstrap_ci
+from aigc_rl.stats import bootstrap_ci, eval_stat_key
 
 logger = logging.getLogger(__name__)
 
@@ -776,13 +776,14 @@ def _score_policy(
     per_sample: dict[str, list[float]] = {"reward": [np.nan if v is None else v for v in total]}
     for k in names:
         per_sample[k] = [np.nan if v is None else v for v in comps[k]]
-    per_sample["length"] = [float(len(c.split())) for c in flat]
-    per_sample["repetition"] = [repetition_rate(c) for c in flat]
+    # the eval's own statistics; a reward component of the same name (the `length` reward) keeps its key
+    per_sample[eval_stat_key("length", names)] = [float(len(c.split())) for c in flat]
+    per_sample[eval_stat_key("repetition", names)] = [repetition_rate(c) for c in flat]
     bounds = np.cumsum([0] + [len(cs) for cs in completions])  # each prompt's samples are contiguous
     spans = list(zip(bounds[:-1], bounds[1:], strict=True))
     per_prompt = {k: [float(np.nanmean(v[a:b])) for a, b in spans] for k, v in per_sample.items()}
     # corpus distinct-2 of each prompt's group of samples (Li et al. 2016)
-    per_prompt["distinct-2-corpus"] = [distinct_n_corpus(cs, 2) for cs in completions]
+    per_prompt[eval_stat_key("distinct-2-corpus", names)] = [distinct_n_corpus(cs, 2) for cs in completions]
     # Every score is under "scores"; at the top level too unless its name is a row field: a reward named
     # `completion` (the default reward has one) must not replace the completion's text.
     reserved = {"prompt", "completion", "policy", "judges", "scores"}

@@ -22,6 +22,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aigc_rl.stats import eval_stat_key
+
 from .categories import metric_info
 from .runs import RunData
 
@@ -98,6 +100,12 @@ def _mean(run: RunData, policy: str, metric: str) -> float | None:
     return None if m is None else m.get("mean")
 
 
+def _stat(run: RunData, policy: str, stat: str) -> float | None:
+    """Mean of one of ``aigc-rl eval``'s own statistics (:data:`aigc_rl.stats.EVAL_STATS`), under its key."""
+    components = (run.eval or {}).get("components") or []
+    return _mean(run, policy, eval_stat_key(stat, list(components)))
+
+
 def _fmt(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "n/a"
@@ -164,7 +172,7 @@ def kl_budget(run: RunData) -> tuple[float, str]:
 
 def _check_length(run: RunData, th: Thresholds) -> Finding:
     title = "Length drift"
-    base, tuned = _mean(run, "base", "length"), _mean(run, "tuned", "length")
+    base, tuned = _stat(run, "base", "length"), _stat(run, "tuned", "length")
     src = "evaluation"
     if base is None or tuned is None:
         ht = _head_tail(_series(run, "completions/mean_length"), th.tail_fraction)
@@ -205,7 +213,7 @@ def _check_length(run: RunData, th: Thresholds) -> Finding:
 
 def _check_repetition(run: RunData, th: Thresholds) -> Finding:
     title = "Repetition"
-    base, tuned = _mean(run, "base", "repetition"), _mean(run, "tuned", "repetition")
+    base, tuned = _stat(run, "base", "repetition"), _stat(run, "tuned", "repetition")
     if base is None or tuned is None:
         return Finding("repetition", title, "skipped", "No repetition rate in eval.json.")
     rise = tuned - base

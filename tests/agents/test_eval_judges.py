@@ -168,3 +168,28 @@ def test_one_sample_with_a_group_reward_exits_2_naming_the_fix(tiny_run, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--samples 2" in err and "group reward" in err, err
     assert (saved.read_bytes() if saved.exists() else None) == before
+
+
+def test_eval_length_stat_and_a_length_reward_keep_apart(tmp_path):
+    """A reward component named like an eval statistic (the `length` reward, range [0, 1]) kept its key; the
+    word count moved to "length (eval)" and the report's length check reads that one (not the reward's 0-1
+    value, which it read as a word count before)."""
+    from aigc_rl.report.diagnostics import Thresholds, _check_length
+    from aigc_rl.report.runs import load_run
+
+    save_tiny_lm(tmp_path / "model", seed=0)
+    prompts = write_prompt_file(tmp_path / "p.jsonl")
+    run = run_train(
+        tiny_train_config(tmp_path / "model", prompts, tmp_path / "run", reward="length:1,distinct-2:1")
+    )
+    out = evaluate_run(run, report=False, judges="none")
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    for pol in ("base", "tuned"):
+        m = out["policies"][pol]
+        assert {"length", "length (eval)", "repetition", "distinct-2-corpus"} <= set(m)
+        assert 0.0 <= m["length"]["mean"] <= 1.0  # the reward
+        words = [len(r["completion"].split()) for r in rows if r["policy"] == pol]
+        per_prompt = [sum(words[i : i + 2]) / 2 for i in range(0, len(words), 2)]
+        assert m["length (eval)"]["mean"] == pytest.approx(sum(per_prompt) / len(per_prompt))
+    finding = _check_length(load_run(run), Thresholds())
+    assert finding.values["base"] == pytest.approx(out["policies"]["base"]["length (eval)"]["mean"])
