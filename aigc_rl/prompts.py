@@ -30,7 +30,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "task_names",
     "task_path",
     "is_blank",
+    "jsonl_objects",
     "local_source_path",
     "source_name",
 ]
@@ -154,15 +155,26 @@ def _column_hint(column: str) -> str:
     return "pass --prompt-column NAME" if column == "prompt" else "fix --prompt-column"
 
 
-def _parse_jsonl(path: Path, text: str, column: str = "prompt") -> list[dict[str, Any]]:
-    rows = []
+def jsonl_objects(path: Path | str, text: str, error: type[Exception]) -> Iterator[tuple[str, int, Any]]:
+    """The JSON value of each non-blank line of a JSONL file's ``text``: ``(where, line, value)`` with
+    ``where = "PATH:LINE"`` for messages.
+
+    Raises:
+        error: a line that is not valid JSON, named by path, line and column.
+    """
     for i, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
-            raise PromptFileError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+            raise error(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+        yield f"{path}:{i}", i, obj
+
+
+def _parse_jsonl(path: Path, text: str, column: str = "prompt") -> list[dict[str, Any]]:
+    rows = []
+    for _, i, obj in jsonl_objects(path, text, PromptFileError):
         if not isinstance(obj, dict):
             raise PromptFileError(
                 f"{path}:{i}: expected a JSON object with a 'prompt' field, got {type(obj).__name__}"

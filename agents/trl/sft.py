@@ -43,7 +43,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import stat
 from pathlib import Path
@@ -183,16 +182,9 @@ def _check_row(where: str, obj: Any) -> dict[str, Any]:
 
 
 def _parse_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
-    rows = []
-    for i, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise SFTDataError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
-        rows.append(_check_row(f"{path}:{i}", obj))
-    return rows
+    from aigc_rl.prompts import jsonl_objects
+
+    return [_check_row(where, obj) for where, _, obj in jsonl_objects(path, text, SFTDataError)]
 
 
 def _parse_csv(path: Path, text: str) -> list[dict[str, Any]]:
