@@ -424,49 +424,26 @@ def build_sft_trainer(
         :class:`~aigc_rl.agents.trl.trainer.CheckpointMarker` and a
         :class:`~aigc_rl.agents.trl.trainer.StopFlag` (``trainer.stop_flag``) attached.
     """
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from aigc_rl.agents.trl.trainer import (
         CheckpointMarker,
         MetricsLogger,
         StopFlag,
-        report_to_for,
+        lora_config,
+        shared_trainer_args,
         use_run_tb_dir,
     )
 
     args: dict[str, Any] = dict(
-        output_dir=str(run_dir / "checkpoints"),
-        learning_rate=cfg.learning_rate,
+        **shared_trainer_args(cfg, run_dir, use_cuda),
         per_device_train_batch_size=cfg.prompts_per_step,
-        gradient_accumulation_steps=1,
-        max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed,
-        report_to=report_to_for(cfg, run_dir),
-        bf16=use_cuda,
-        use_cpu=not use_cuda,
-        dataloader_num_workers=0,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        gradient_checkpointing=False,  # a 135M-parameter policy needs no compute-for-memory trade
         max_length=cfg.max_prompt_tokens + cfg.max_new_tokens,
         completion_only_loss=True,  # prompt tokens get label -100
         packing=False,
-        disable_tqdm=not progress_enabled(),  # --quiet
     )
     args.update(sft_args)
-    lora = None
-    if not cfg.full_finetune:
-        lora = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
+    lora = None if cfg.full_finetune else lora_config(cfg)
     stop = StopFlag()
     trainer = SFTTrainer(
         model=model,

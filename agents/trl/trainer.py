@@ -35,6 +35,8 @@ __all__ = [
     "StopFlag",
     "AdaptiveKLController",
     "report_to_for",
+    "lora_config",
+    "shared_trainer_args",
     "use_run_tb_dir",
 ]
 
@@ -193,6 +195,45 @@ class AdaptiveKLController(TrainerCallback):
                 self.last_step = int(data.get("step", 0))
 
 
+def lora_config(cfg: Any) -> Any:
+    """The LoRA adapter every aigc-rl text run trains (RL and SFT): rank ``cfg.lora_r``, alpha
+    ``cfg.lora_alpha``, no dropout, on every linear layer (peft's ``"all-linear"``)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def shared_trainer_args(cfg: Any, run_dir: Path, use_cuda: bool) -> dict[str, Any]:
+    """The TRL config fields RL (``GRPOConfig``/``RLOOConfig``) and SFT (``SFTConfig``) runs set alike from
+    ``cfg``: checkpoints in ``run_dir/checkpoints`` (the newest two kept), a constant learning rate without
+    warm-up, bf16 on the GPU, the trackers of ``--report-to``, TRL's progress bar unless ``--quiet``."""
+    return dict(
+        output_dir=str(run_dir / "checkpoints"),
+        learning_rate=cfg.learning_rate,
+        gradient_accumulation_steps=1,
+        max_steps=cfg.max_steps,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        report_to=report_to_for(cfg, run_dir),
+        bf16=use_cuda,
+        use_cpu=not use_cuda,
+        dataloader_num_workers=0,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        disable_tqdm=not progress_enabled(),  # --quiet
+        # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
+        gradient_checkpointing=False,
+    )
+
+
 def build_trainer(
     cfg: Any, task: Any, model: Any, tokenizer: Any, run_dir: Path, use_cuda: bool, **trl_args: Any
 ) -> Any:
@@ -213,39 +254,15 @@ def build_trainer(
         (the stop flag is ``trainer.stop_flag``), and the trackers of ``cfg.report_to`` (TensorBoard event files
         in ``run_dir/tb``, see :func:`report_to_for`).
     """
-    from peft import LoraConfig
-
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=0.0,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    lora = lora_config(cfg)
     common = dict(
-        output_dir=str(run_dir / "checkpoints"),
-        learning_rate=cfg.learning_rate,
+        **shared_trainer_args(cfg, run_dir, use_cuda),
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
-        gradient_accumulation_steps=1,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_new_tokens,
         temperature=cfg.temperature,
         beta=cfg.beta,
-        max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=2,
-        seed=cfg.seed,
-        report_to=report_to_for(cfg, run_dir),
-        bf16=use_cuda,
-        use_cpu=not use_cuda,
-        dataloader_num_workers=0,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        disable_tqdm=not progress_enabled(),  # --quiet
         log_completions=False,
-        # Activation checkpointing trades compute for memory; a 135M-parameter policy needs no such trade.
-        gradient_checkpointing=False,
     )
     if getattr(cfg, "use_vllm", False):  # rollouts from a vLLM engine on each process's GPU (check_vllm)
         common.update(use_vllm=True, vllm_mode="colocate")
