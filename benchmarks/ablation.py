@@ -277,11 +277,15 @@ def markdown(res: dict[str, Any]) -> str:
         ]
         lines.append(f"| {_label(k)} | " + " | ".join(cells) + " |")
     lines += ["", "Mean over every seed (each seed's mean over its 60 prompts, averaged):", ""]
+    # the base policy of a seed is the same for every configuration: take it from the one with the most seeds
+    most = max(names, key=lambda n: len(res[n]["per_seed"]))
     lines.append(
-        "| metric | base | " + " | ".join(f"{n} (seeds {sorted(res[n]['per_seed'])})" for n in names) + " |"
+        f"| metric | base (seeds {sorted(res[most]['per_seed'])}) | "
+        + " | ".join(f"{n} (seeds {sorted(res[n]['per_seed'])})" for n in names)
+        + " |"
     )
     lines.append("| --- | --- |" + " --- |" * len(names))
-    first = res[names[0]]["mean_over_seeds"]["base"]
+    first = res[most]["mean_over_seeds"]["base"]
     for k in sorted(
         {k for r in res.values() for k in r["mean_over_seeds"]["tuned"]},
         key=lambda k: (k.startswith("judge"), k),
