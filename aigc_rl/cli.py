@@ -138,12 +138,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for k in judged["tuned"]:
             print(f"{k:<20}" + "".join(cell(judged.get(p, {}), k) for p in pols))
     skipped = out.get("judges_skipped") or {}
-    if skipped:
+    from .judges.evaluate import OPT_IN
+
+    opt_in = [k for k in skipped if k in OPT_IN]
+    missing = [k for k in skipped if k not in OPT_IN]
+    if missing:
         from .judges.assets import JUDGES_INSTALL
 
         print(
-            f"aigc-rl eval: skipped judges {', '.join(skipped)} (optional dependencies missing, see "
+            f"aigc-rl eval: skipped judges {', '.join(missing)} (optional dependencies missing, see "
             f"judges_skipped in eval.json); to add them: {JUDGES_INSTALL}"
+        )
+    if opt_in:
+        print(
+            f"aigc-rl eval: not run (opt-in, see judges_skipped in eval.json): {', '.join(opt_in)}; "
+            "run them with --judges all or by name"
         )
     print(
         f"aigc-rl eval: wrote eval.json, samples.jsonl and the report (report.html, report.md, report.json) in {args.run}"

@@ -77,6 +77,16 @@ def test_cli_prints_the_judges_apart(tiny_run, capsys):
     assert set(saved["judges"]["base"]) == {"copy-rate", "completion"}
 
 
+def test_cli_says_opt_in_judges_are_opt_in_not_missing(tiny_run, capsys):
+    """gemma-judge left out by --judges default is named as opt-in, not as a missing dependency with an install
+    line (which it printed even with the judges extra installed)."""
+    assert cli_main(["eval", "--run", str(tiny_run), "--judges", "default"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    opt_in = [x for x in lines if x.startswith("aigc-rl eval: not run (opt-in")]
+    assert len(opt_in) == 1 and "gemma-judge" in opt_in[0] and "--judges all" in opt_in[0]
+    assert not any("gemma-judge" in x for x in lines if "optional dependencies missing" in x)
+
+
 def test_cli_bad_judges_exits_2_and_writes_nothing(tiny_run, capsys):
     before = sorted(p.name for p in tiny_run.iterdir())
     eval_json = (tiny_run / "eval.json").read_bytes() if (tiny_run / "eval.json").exists() else None
