@@ -263,11 +263,8 @@ def markdown(res: dict[str, Any]) -> str:
     over every seed, the per-seed values of each configuration, and issue 11's checks pooled and per seed."""
     names = list(res)
     lines = ["Pooled over the seeds whose samples are here (prompt = unit, mean and 95% CI):", ""]
-    lines.append("| metric | " + " | ".join(f"{n} base, seeds {res[n]['seeds']}" for n in names) + " |")
-    metrics = sorted(
-        {k for r in res.values() for k in r.get("tuned", {})}, key=lambda k: (k.startswith("judge"), k)
-    )
-    lines[-1] = (
+    metrics = _ordered_metrics({k: 1 for r in res.values() for k in r.get("tuned", {})})
+    lines.append(
         "| metric | " + " | ".join(f"{n} (seeds {res[n]['seeds']}): base → tuned" for n in names) + " |"
     )
     lines.append("| --- |" + " --- |" * len(names))
@@ -286,10 +283,7 @@ def markdown(res: dict[str, Any]) -> str:
     )
     lines.append("| --- | --- |" + " --- |" * len(names))
     first = res[most]["mean_over_seeds"]["base"]
-    for k in sorted(
-        {k for r in res.values() for k in r["mean_over_seeds"]["tuned"]},
-        key=lambda k: (k.startswith("judge"), k),
-    ):
+    for k in _ordered_metrics({k: 1 for r in res.values() for k in r["mean_over_seeds"]["tuned"]}):
         base = f"{first[k]:.3f}" if k in first and k != "training reward" else "(own reward)"
         cells = [
             f"{res[n]['mean_over_seeds']['tuned'][k]:.3f}" if k in res[n]["mean_over_seeds"]["tuned"] else "–"
