@@ -19,16 +19,13 @@ import math
 
 import numpy as np
 
-__all__ = ["EVAL_STATS", "bootstrap_ci", "binomial_ci", "eval_stat_key", "mean_ci"]
-
-#: What ``aigc-rl eval`` measures of every text sample besides the training reward: ``length`` (words),
-#: ``repetition`` (share of repeated word 3-grams), ``distinct-2-corpus`` (of each prompt's group).
-EVAL_STATS = ("length", "repetition", "distinct-2-corpus")
+__all__ = ["bootstrap_ci", "binomial_ci", "eval_stat_key", "mean_ci"]
 
 
 def eval_stat_key(stat: str, components: list[str] | tuple[str, ...]) -> str:
-    """The key of eval statistic ``stat`` in ``eval.json``'s ``policies``: ``stat``, or ``"STAT (eval)"`` when
-    a reward component of the run has that name (the ``length`` reward), which keeps its own key."""
+    """The key in ``eval.json``'s ``policies`` of one of ``aigc-rl eval``'s own text statistics (``length`` in
+    words, ``repetition``, ``distinct-2-corpus``): ``stat``, or ``"STAT (eval)"`` when a reward component of
+    the run has that name (the ``length`` reward), which keeps its own key."""
     return f"{stat} (eval)" if stat in components else stat
 
 

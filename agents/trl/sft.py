@@ -584,6 +584,7 @@ def _train_sft(
     limit = cfg.max_prompt_tokens + cfg.max_new_tokens
     at_limit = sum(1 for ids in trainer.train_dataset["input_ids"] if len(ids) >= limit)
     n_rows = len(trainer.train_dataset)
+    saved = "model" if cfg.full_finetune else "adapter"
     train_and_save(
         trainer,
         tokenizer,
@@ -592,9 +593,9 @@ def _train_sft(
         stop,
         use_cuda,
         resume_from,
-        saved="model" if cfg.full_finetune else "adapter",
+        saved=saved,
         extra=lambda steps: {
-            "saved": "model" if cfg.full_finetune else "adapter",
+            "saved": saved,
             "sft_rows": n_rows,
             "epochs": round(steps * cfg.prompts_per_step / max(1, n_rows), 4),
             "sequences_at_length_limit": at_limit,  # cut to max_prompt_tokens + max_new_tokens (or exactly as long)

@@ -64,7 +64,7 @@ def metric_info(name: str) -> MetricInfo:
         A :class:`MetricInfo`; unknown names get category ``"other"``, ``"maximize"``, unbounded range.
     """
     stat = name.removesuffix(" (eval)")  # an eval statistic renamed beside a reward of its name
-    if name in EVAL_METRICS or (stat != name and stat in EVAL_METRICS):
+    if stat in EVAL_METRICS:
         m = EVAL_METRICS[stat]
         return MetricInfo(name, m.category, m.direction, m.value_range, "eval-metric")
     unknown = MetricInfo(name, "other", "maximize", (-INF, INF), "unknown")

@@ -101,7 +101,7 @@ def _mean(run: RunData, policy: str, metric: str) -> float | None:
 
 
 def _stat(run: RunData, policy: str, stat: str) -> float | None:
-    """Mean of one of ``aigc-rl eval``'s own statistics (:data:`aigc_rl.stats.EVAL_STATS`), under its key."""
+    """Mean of one of ``aigc-rl eval``'s own statistics, under its key (:func:`aigc_rl.stats.eval_stat_key`)."""
     components = (run.eval or {}).get("components") or []
     return _mean(run, policy, eval_stat_key(stat, list(components)))
 
