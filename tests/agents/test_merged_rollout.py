@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.trl.merged import lora_merged, merge_for_generation
+from aigc_rl.agents.trl.merged import lora_merged, merge_for_generation
 from aigc_rl.testing import tiny_lm
 
 
@@ -90,3 +90,25 @@ def test_merged_generation_samples_the_same_tokens_and_leaves_the_base_unchanged
     assert torch.equal(merged, plain)  # the same policy: rounding does not flip a sampled token here
     after = _base_weights(policy)
     assert all(torch.equal(after[n], w) for n, w in weights.items())
+
+
+def test_training_samples_its_rollouts_merged(tiny_model_dir, prompt_file, tmp_path, monkeypatch):
+    import contextlib
+
+    import aigc_rl.agents.trl.merged as merged_mod
+    from aigc_rl.testing import tiny_train_config
+    from aigc_rl.train import run_train
+
+    calls: list[bool] = []
+    real = merged_mod.lora_merged
+
+    @contextlib.contextmanager
+    def spy(model):
+        with real(model) as did:
+            calls.append(did)
+            yield did
+
+    monkeypatch.setattr(merged_mod, "lora_merged", spy)
+    cfg = tiny_train_config(tiny_model_dir, prompt_file, tmp_path / "run", reward="distinct-2:1", max_steps=2)
+    run_train(cfg)
+    assert calls == [True, True]  # one merged generate call per GRPO step
