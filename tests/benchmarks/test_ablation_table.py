@@ -92,3 +92,23 @@ def test_criteria_on_a_hand_made_result(ablation):
     assert checks["judge: mpnet-relevance improves, CIs apart"] is True
     assert checks["judge: gemma-relevance improves, CIs apart"] is None  # not measured
     assert checks["length within +-30% of base"] is False  # -33%
+
+
+def test_run_passes_the_budget_to_train_and_eval(tmp_path, ablation, monkeypatch):
+    calls: list[list[str]] = []
+
+    def fake_call(cmd, **kwargs):
+        calls.append(cmd)
+        return 0
+
+    monkeypatch.setattr(ablation.subprocess, "call", fake_call)
+    ablation.run(tmp_path, ["C"], [1], jobs=1, judges="none", steps=30, samples=2)
+    train, evaluate = calls
+    assert train[:2] == ["aigc-rl", "train"] and train[train.index("--seed") + 1] == "1"
+    assert train[train.index("--max-steps") + 1] == "30" and train[train.index("--eval-samples") + 1] == "2"
+    assert train[train.index("--composition") + 1] == "darling"  # C's own flags are kept
+    assert evaluate == ["aigc-rl", "eval", "--run", str(tmp_path / "C-s1"), "--judges", "none"]
+    calls.clear()
+    ablation.run(tmp_path / "again", ["C"], [0], jobs=1)  # default: the recorded ablation's budget
+    assert calls[0][calls[0].index("--max-steps") + 1] == str(ablation.ABLATION_STEPS) == "40"
+    assert calls[0][calls[0].index("--eval-samples") + 1] == str(ablation.ABLATION_SAMPLES) == "4"
