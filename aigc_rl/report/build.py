@@ -65,7 +65,7 @@ def run_components(run: RunData) -> list[str]:
     seen: list[str] = []
     for metrics in run.policies.values():
         for m in metrics:
-            if m not in seen and metric_info(m).category in ("quality", "creativity"):
+            if m not in seen and metric_info(m, metrics).category in ("quality", "creativity"):
                 seen.append(m)
     return seen
 
@@ -224,7 +224,7 @@ def run_entry(run: RunData, thresholds: Thresholds | None = None, n_samples: int
     }
     entry["metric_info"] = {
         m: {
-            "category": (i := metric_info(m)).category,
+            "category": (i := metric_info(m, entry["metric_order"])).category,
             "direction": i.direction,
             "range": list(i.value_range),
         }
@@ -329,7 +329,11 @@ def pareto_points(runs: list[RunData]) -> dict[str, Any]:
         }
 
     def names_of(cat: str, metrics: dict[str, Any]) -> set[str]:
-        return {m for m, v in metrics.items() if metric_info(m).category == cat and v.get("mean") is not None}
+        return {
+            m
+            for m, v in metrics.items()
+            if metric_info(m, metrics).category == cat and v.get("mean") is not None
+        }
 
     comparable = True
     axes: dict[str, list[str]] = {}
@@ -348,7 +352,7 @@ def pareto_points(runs: list[RunData]) -> dict[str, Any]:
     def score(cat: str, metrics: dict[str, Any]) -> float | None:
         use = axes[cat] or sorted(names_of(cat, metrics))
         vals = [
-            normalised(m, metrics[m]["mean"], observed[m])
+            normalised(m, metrics[m]["mean"], observed[m], metrics)
             for m in use
             if metrics.get(m, {}).get("mean") is not None
         ]

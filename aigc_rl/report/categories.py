@@ -17,6 +17,7 @@ axis of the quality-versus-creativity plot.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,18 +54,26 @@ DIAGNOSTIC_METRICS: tuple[str, ...] = tuple(
 )
 
 
-@lru_cache(maxsize=256)
-def metric_info(name: str) -> MetricInfo:
+def metric_info(name: str, present: Collection[str] = ()) -> MetricInfo:
     """Category, direction and range of a metric (see the module docstring for the lookup order).
 
     Args:
         name: Metric name as in eval.json, e.g. ``"distinct-2"``, ``"self-bleu"``, ``"target-accuracy"``.
+        present: The other metric names of the same policy in eval.json. Where ``"NAME (eval)"`` is among
+            them, evaluation renamed its own statistic because a reward component is called ``NAME``
+            (:func:`aigc_rl.stats.eval_stat_key`; the ``length`` reward): ``NAME`` is then that reward
+            component, looked up in the reward registry, not the statistic.
 
     Returns:
         A :class:`MetricInfo`; unknown names get category ``"other"``, ``"maximize"``, unbounded range.
     """
+    return _metric_info(name, f"{name} (eval)" in present)
+
+
+@lru_cache(maxsize=256)
+def _metric_info(name: str, is_component: bool) -> MetricInfo:
     stat = name.removesuffix(" (eval)")  # an eval statistic renamed beside a reward of its name
-    if stat in EVAL_METRICS:
+    if stat in EVAL_METRICS and not is_component:
         m = EVAL_METRICS[stat]
         return MetricInfo(name, m.category, m.direction, m.value_range, "eval-metric")
     unknown = MetricInfo(name, "other", "maximize", (-INF, INF), "unknown")
@@ -78,7 +87,9 @@ def metric_info(name: str) -> MetricInfo:
     return MetricInfo(name, r.category, r.direction, r.value_range, "registry")
 
 
-def normalised(name: str, value: float, observed: list[float] | None = None) -> float:
+def normalised(
+    name: str, value: float, observed: list[float] | None = None, present: Collection[str] = ()
+) -> float:
     """Map a raw metric value to [0, 1], 1 = best, for the quality-versus-creativity plot.
 
     * Finite range ``(lo, hi)``: ``(v - lo) / (hi - lo)``, clipped.
@@ -91,11 +102,12 @@ def normalised(name: str, value: float, observed: list[float] | None = None) -> 
         name: Metric name.
         value: Raw value.
         observed: All raw values of this metric in the report (for the min-max case).
+        present: The policy's other metric names, as for :func:`metric_info`.
 
     Returns:
         A float in [0, 1].
     """
-    info = metric_info(name)
+    info = metric_info(name, present)
     lo, hi = info.value_range
     if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
         x = (value - lo) / (hi - lo)

@@ -252,7 +252,7 @@ def _diversity_finding(
     run: RunData, th: Thresholds, start: str, end: str, check: str, title: str, who: str
 ) -> Finding:
     base_m, tuned_m = run.policies.get(start, {}), run.policies.get(end, {})
-    names = [m for m in base_m if m in tuned_m and metric_info(m).category == "creativity"]
+    names = [m for m in base_m if m in tuned_m and metric_info(m, base_m).category == "creativity"]
     if not names:
         return Finding(
             check,
@@ -266,7 +266,7 @@ def _diversity_finding(
         b, t = base_m[m].get("mean"), tuned_m[m].get("mean")
         if b is None or t is None:
             continue
-        info = metric_info(m)
+        info = metric_info(m, base_m)
         if info.direction == "minimize":  # e.g. self-BLEU: diversity is 1 - value on a [0, 1] metric
             hi = info.value_range[1] if math.isfinite(info.value_range[1]) else max(b, t)
             b_o, t_o = hi - b, hi - t
@@ -336,7 +336,7 @@ def _check_reward_vs_quality(run: RunData, th: Thresholds) -> Finding:
         return Finding(
             "reward-vs-quality", title, "skipped", "No total reward for both policies in eval.json."
         )
-    quality = [m for m in base_m if m in tuned_m and metric_info(m).category == "quality"]
+    quality = [m for m in base_m if m in tuned_m and metric_info(m, base_m).category == "quality"]
     if not quality:
         return Finding(
             "reward-vs-quality",
@@ -354,7 +354,7 @@ def _check_reward_vs_quality(run: RunData, th: Thresholds) -> Finding:
         b, t = base_m[m].get("mean"), tuned_m[m].get("mean")
         if b is None or t is None:
             continue
-        info = metric_info(m)
+        info = metric_info(m, base_m)
         sign = -1.0 if info.direction == "minimize" else 1.0
         lo, hi = info.value_range
         scale = abs(b) if abs(b) > 1e-6 else (hi - lo if math.isfinite(hi - lo) else 1.0)

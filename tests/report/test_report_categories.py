@@ -71,3 +71,16 @@ def test_image_run_components_use_the_image_presets():
     assert run_components(run) == ["target-class", "realism", "image-diversity"]
     text = _run("t", {"reward": 0.1}, reward="quality+creativity")
     assert run_components(text) == ["relevance", "fluency", "distinct-2"]
+
+
+def test_a_reward_named_like_an_eval_statistic_keeps_its_own_metadata():
+    """A run trained with the `length` reward: eval.json holds the reward as `length` (0-1, quality) and the
+    word count as `length (eval)`; the report must treat each as what it is."""
+    present = {"reward": {}, "length": {}, "length (eval)": {}, "repetition": {}}
+    reward = metric_info("length", present)
+    assert (reward.category, reward.value_range, reward.source) == ("quality", (0.0, 1.0), "registry")
+    words = metric_info("length (eval)", present)
+    assert (words.category, words.value_range, words.source) == ("other", (0.0, math.inf), "eval-metric")
+    assert metric_info("length", {"length": {}}).source == "eval-metric"  # no reward of that name: word count
+    assert normalised("length", 0.25, [0.25, 0.75], present) == pytest.approx(0.25)  # the reward's 0-1 range
+    assert normalised("length", 10.0, [10.0, 30.0]) == pytest.approx(0.0)  # word count: min-max
