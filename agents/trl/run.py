@@ -530,7 +530,7 @@ def generate_completions(
     max_new_tokens: int,
     temperature: float,
     seed: int,
-    batch_size: int = 32,
+    batch_size: int = 64,
     progress: Any = None,
 ) -> list[list[str]]:
     """Sample ``num_samples`` completions per prompt with ``model.generate`` (left padding, KV cache).
@@ -566,7 +566,7 @@ def sample_completions(
     max_new_tokens: int,
     temperature: float,
     seed: int,
-    batch_size: int = 32,
+    batch_size: int = 64,
     progress: Any = None,
 ) -> tuple[list[list[str]], list[list[bool]]]:
     """:func:`generate_completions` that also says which completions finished.
@@ -718,7 +718,8 @@ def run_policies(
 
     Yields:
         ``(name, policy, context)``: sample ``policy`` inside ``with context:`` (which disables the adapter for
-        ``base`` and ``init`` where the policy carries one).
+        ``base`` and ``init`` where the policy carries one, and merges it for ``tuned``,
+        :func:`agents.trl.merged.lora_merged`: faster sampling of the same policy).
 
     Raises:
         UserFileError: an adapter that cannot be loaded.
@@ -727,6 +728,8 @@ def run_policies(
 
     from aigc_rl.lineage import load_run_policy
     from aigc_rl.models import load_adapter
+
+    from .merged import lora_merged
 
     adapter = Path(run_dir) / "adapter"
     if is_full_finetune(run_dir, cfg):  # base and tuned are two models: the run's base and its model/
@@ -750,7 +753,7 @@ def run_policies(
         # fluency scores with the base: the policy with its adapter disabled
         share_reference_model(cfg, reward, policy, tokenizer)
         for name in names:
-            yield name, policy, policy.disable_adapter() if name == "base" else nullcontext()
+            yield name, policy, policy.disable_adapter() if name == "base" else lora_merged(policy)
         return
     policy = None
     for name in names:  # base -> init -> tuned: the base alone, then the init policy with the run's adapter
@@ -761,7 +764,7 @@ def run_policies(
             model = None  # the init policy replaces the base
             policy = load_adapter(load_run_policy(run_dir, cfg.model, device=device)[0], adapter)
             policy.eval()
-        yield name, policy, policy.disable_adapter() if name == "init" else nullcontext()
+        yield name, policy, policy.disable_adapter() if name == "init" else lora_merged(policy)
 
 
 def _score_policy(

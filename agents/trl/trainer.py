@@ -23,6 +23,8 @@ from aigc_rl.rewards import CompositeReward, RewardModel
 from aigc_rl.run import MetricsWriter, atomic_write_json, mark_complete
 from aigc_rl.tracking import TB_DIR
 
+from .merged import merge_for_generation
+
 if TYPE_CHECKING:
     from trl import GRPOTrainer, RLOOTrainer
 
@@ -313,6 +315,10 @@ def build_trainer(
         trainer.remove_callback(PrinterCallback)
     _epoch_seeded_sampler(trainer)
     use_run_tb_dir(trainer, run_dir)
+    if not getattr(cfg, "use_vllm", False):
+        # rollouts sampled with the adapter merged into the float32 base (same policy, fewer products per
+        # token); restored bit for bit after each call (agents/trl/merged.py)
+        merge_for_generation(trainer.model)
     return trainer
 
 
