@@ -59,16 +59,31 @@ def test_trl_options_reach_grpo_config(tiny_model_dir, prompt_file, tmp_path):
     )
 
 
-def test_default_options_equal_trl_defaults():
-    # today's runs pass TRL's own defaults, so a run without the new flags trains as before
+def test_default_options_equal_trl_defaults_but_the_aggregation():
+    # the options the main job leaves alone pass TRL's own defaults; the aggregation is the main job's choice
+    # (normalize_then_sum for GRPO, docs/optimisation.md), and TRL's default everywhere else
     from trl import GRPOConfig
 
     trl = GRPOConfig(output_dir="/nonexistent", use_cpu=True, report_to="none")
     cfg = TrainConfig()
-    for name in ("loss_type", "scale_rewards", "multi_objective_aggregation", "entropy_coef", "epsilon"):
+    for name in ("loss_type", "scale_rewards", "entropy_coef", "epsilon"):
         assert getattr(cfg, name) == getattr(trl, name), name
     assert cfg.mask_truncated_completions is trl.mask_truncated_completions is False
     assert cfg.use_adaptive_entropy is trl.use_adaptive_entropy is False
+    assert trl.multi_objective_aggregation == "sum_then_normalize"
+    assert cfg.multi_objective_aggregation == "normalize_then_sum"
+    for agent in ("rloo", "sft"):  # RLOO has no such option and SFT no reward: TRL's "off" value
+        assert TrainConfig(agent=agent).multi_objective_aggregation == "sum_then_normalize"
+    assert TrainConfig(
+        agent="grpo", multi_objective_aggregation="sum_then_normalize"
+    ).multi_objective_aggregation == ("sum_then_normalize")
+
+
+def test_learning_rate_default_per_agent():
+    assert TrainConfig().learning_rate == TrainConfig(agent="rloo").learning_rate == 4e-4
+    assert TrainConfig(agent="sft").learning_rate == 2e-4
+    assert TrainConfig(learning_rate=1e-3).learning_rate == 1e-3
+    assert TrainConfig(composition=None).composition == "sum"  # a config file of an earlier version
 
 
 @pytest.mark.parametrize(

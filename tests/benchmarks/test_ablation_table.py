@@ -112,3 +112,22 @@ def test_run_passes_the_budget_to_train_and_eval(tmp_path, ablation, monkeypatch
     ablation.run(tmp_path / "again", ["C"], [0], jobs=1)  # default: the recorded ablation's budget
     assert calls[0][calls[0].index("--max-steps") + 1] == str(ablation.ABLATION_STEPS) == "40"
     assert calls[0][calls[0].index("--eval-samples") + 1] == str(ablation.ABLATION_SAMPLES) == "4"
+
+
+def test_the_default_job_is_configuration_f(ablation):
+    """`aigc-rl train` with no flags and configs/default.yaml run configuration F, the measured main job."""
+    import dataclasses
+
+    from aigc_rl.config import TrainConfig
+
+    flags = ablation.CONFIGS["F"][1]
+    given = {flags[i].removeprefix("--").replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
+    given["learning_rate"] = float(given["learning_rate"])
+    f = TrainConfig(**given)
+    default = TrainConfig()
+    yaml = TrainConfig(**TrainConfig.read_yaml(ROOT / "configs" / "default.yaml"))
+    for name in (fl.name for fl in dataclasses.fields(TrainConfig)):
+        assert getattr(f, name) == getattr(default, name), name
+        if name != "output_dir":
+            assert getattr(yaml, name) == getattr(default, name), name
+    assert (default.max_steps, default.eval_samples) == (30, 2)  # the budget F was measured at
