@@ -55,7 +55,7 @@ def _add_train(sub: argparse._SubParsersAction, command: str = "train") -> None:
     else:
         p = sub.add_parser(
             "train",
-            help="train a generation policy (default: the embedded SmolLM2 on 'content' with quality+creativity)",
+            help="train a generation policy (default: the main job, the embedded SmolLM2 on the 'content' prompts)",
             description="Train a policy. Flags override --config FILE.yaml, which overrides the defaults.",
         )
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file with any of the fields below")
