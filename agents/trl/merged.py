@@ -8,7 +8,8 @@ and written back after it, so the frozen base (the reference model of the KL pen
 bit afterwards: peft's ``unmerge_adapter`` alone subtracts the product again, which leaves rounding residue.
 
 Merging is done only where it changes nothing but rounding: a float32 PEFT LoRA model whose adapters are
-active and not merged already. In bfloat16 or float16 the merged product would be rounded to the weights'
+active and not merged already, with whole (not sharded) weights: DeepSpeed ZeRO-3 and FSDP runs sample as
+peft runs them. In bfloat16 or float16 the merged product would be rounded to the weights'
 8 or 11 bits of precision (a small update can vanish), so such models are sampled as they are.
 """
 
@@ -38,8 +39,11 @@ def _mergeable(model: Any, layers: list[Any]) -> bool:
     for layer in layers:
         if layer.disable_adapters or layer.merged or not layer.active_adapters:
             return False  # inside disable_adapter(), or merged by someone else: leave it alone
-        if layer.get_base_layer().weight.dtype != torch.float32:
+        weight = layer.get_base_layer().weight
+        if weight.dtype != torch.float32:
             return False
+        if hasattr(weight, "ds_id") or type(weight.data) is not torch.Tensor:
+            return False  # sharded (DeepSpeed ZeRO-3 partitions, FSDP DTensors): sampled as peft runs it
     return True
 
 

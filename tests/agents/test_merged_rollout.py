@@ -70,6 +70,10 @@ def test_no_merge_where_it_would_change_the_policy_or_there_is_nothing_to_merge(
     bf16, _ = _peft(dtype=torch.bfloat16)  # a merged bf16 weight would round the update away
     with lora_merged(bf16) as merged:
         assert merged is False
+    sharded, _ = _peft()  # DeepSpeed ZeRO-3 marks its partitioned parameters with ds_id
+    next(m for m in sharded.modules() if hasattr(m, "lora_A")).get_base_layer().weight.ds_id = 0
+    with lora_merged(sharded) as merged:
+        assert merged is False
     plain, _ = tiny_lm()
     with lora_merged(plain) as merged:
         assert merged is False
