@@ -6,7 +6,8 @@ Usage::
         [--threads 1]
 
 Reads the ``samples.jsonl`` that ``aigc-rl eval`` writes (one row per completion with ``prompt``,
-``completion`` and ``policy``; 60 prompts x 4 samples x 2 policies = 480 rows by default) and scores each
+``completion`` and ``policy``; 60 prompts x 2 samples x 2 policies = 240 rows by default; the
+measurement in ``benchmarks/results/judge_cost.json`` used a 4-sample eval, 480 rows) and scores each
 policy's completions in one call per judge, as ``aigc_rl.judges.evaluate.score_judges`` does. Prints one JSON
 object: for each judge alone (the per-process memo of Gemma's conditional pass cleared before it) and for the
 judges in the order given in one process (later ones reuse what earlier ones computed; ``aigc-rl eval`` runs

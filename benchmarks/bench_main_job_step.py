@@ -1,7 +1,8 @@
 """GRPO step time of the main job ÷ plain TRL ``GRPOTrainer`` with the same reward written by hand.
 
-The main job is ``configs/quality_creativity.yaml``: the embedded SmolLM2-135M-Instruct with a LoRA adapter,
-content prompts, reward ``quality+creativity`` (relevance 1.0 + fluency 0.1 + distinct-2 0.5), built with the
+The job is aigc-rl 0.1.0's main job, ``configs/quality_creativity.yaml`` (learning rate 2e-4,
+``sum_then_normalize``; today's main job is ``configs/default.yaml``): the embedded SmolLM2-135M-Instruct with a
+LoRA adapter, content prompts, reward ``quality+creativity`` (relevance 1.0 + fluency 0.1 + distinct-2 0.5), built with the
 machinery ``aigc-rl train`` uses (``make_reward``, ``make_text_task``, ``build_trainer``). Three variants run:
 
 * ``main``: as ``aigc-rl train`` builds it (fluency loads its own frozen copy of the base model);
