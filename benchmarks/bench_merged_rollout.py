@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         "Write a one-sentence note announcing new opening hours.",
     ]
 
+    backup: list = []  # the base weights, copied once as in training's merged rollouts (merge_for_generation)
+
     def sample(batch: int, merged: bool) -> float:
         texts = [
             tok.apply_chat_template(
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with torch.no_grad():
             if merged:
-                with lora_merged(policy) as did:
+                with lora_merged(policy, backup) as did:
                     assert did
                     policy.generate(**enc, **kwargs, pad_token_id=tok.pad_token_id)
             else:

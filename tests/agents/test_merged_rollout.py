@@ -94,6 +94,10 @@ def test_merged_generation_samples_the_same_tokens_and_leaves_the_base_unchanged
     assert torch.equal(merged, plain)  # the same policy: rounding does not flip a sampled token here
     after = _base_weights(policy)
     assert all(torch.equal(after[n], w) for n, w in weights.items())
+    torch.manual_seed(3)  # a second call restores from the copy made at the first: still exact
+    assert torch.equal(policy.generate(input_ids=ids, **kwargs), plain)
+    after = _base_weights(policy)
+    assert all(torch.equal(after[n], w) for n, w in weights.items())
 
 
 def test_training_samples_its_rollouts_merged(tiny_model_dir, prompt_file, tmp_path, monkeypatch):
@@ -107,8 +111,8 @@ def test_training_samples_its_rollouts_merged(tiny_model_dir, prompt_file, tmp_p
     real = merged_mod.lora_merged
 
     @contextlib.contextmanager
-    def spy(model):
-        with real(model) as did:
+    def spy(model, *args):
+        with real(model, *args) as did:
             calls.append(did)
             yield did
 
